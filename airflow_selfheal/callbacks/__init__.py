@@ -1,0 +1,3 @@
+"""callbacks."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""dags."""
+
+from __future__ import annotations

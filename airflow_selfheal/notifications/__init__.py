@@ -1,0 +1,3 @@
+"""notifications."""
+
+from __future__ import annotations
