@@ -1,0 +1,55 @@
+# Two commands for a newcomer: `make demo` and `make test`. Each bootstraps the locked virtualenv first.
+PYTHON ?= python3
+VENV := .venv
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+UV_VERSION := 0.13.8
+PY := $(VENV)/bin/python
+export UV_PYTHON_DOWNLOADS := never
+export DBT_SEND_ANONYMOUS_USAGE_STATS := False
+export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
+export SCARF_ANALYTICS := false
+export DO_NOT_TRACK := 1
+
+.PHONY: venv demo test pytest unit lint format manifest bench clean
+
+venv: $(VENV)/.synced
+
+$(UV):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed for the dev stack (fakesnow); set PYTHON=python3.11")'
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml
+	$(UV) sync --frozen --all-extras --python $(PYTHON)
+	@touch $@
+
+demo: venv
+	$(PY) -m dev.demo
+
+test: lint pytest
+
+pytest: venv
+	$(PY) -m pytest
+
+unit: venv
+	$(PY) -m pytest -m "not integration"
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+manifest: venv
+	cd dev/demo_project && ../../$(VENV)/bin/dbt parse --profiles-dir . --quiet
+
+bench: venv
+	$(PY) -m dev.bench
+
+clean:
+	-$(PY) -m dev.warehouse stop
+	rm -rf .demo .selfheal dev/demo_project/target dev/demo_project/logs .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,45 @@
+"""Test harness: an isolated Airflow home and an embedded warehouse, configured before Airflow is imported.
+
+Airflow reads its configuration when first imported, and collecting a test module may import it, so the
+environment is set here at import time. The warehouse itself starts lazily, only for tests that ask for it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dev import airflow_env
+from dev.warehouse import Warehouse, free_port, start, stop
+
+SESSION_DIR = Path(tempfile.mkdtemp(prefix="selfheal-tests-"))
+WAREHOUSE = Warehouse("127.0.0.1", free_port(), SESSION_DIR / "warehouse")
+airflow_env.apply(airflow_env.airflow_environ(SESSION_DIR / "airflow", WAREHOUSE))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    stop(WAREHOUSE.data_dir)
+    shutil.rmtree(SESSION_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def warehouse() -> Iterator[Warehouse]:
+    """The session's embedded warehouse, started on first use and stopped at the end of the session."""
+    yield start(WAREHOUSE.host, WAREHOUSE.port, WAREHOUSE.data_dir)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated SQLite metadata DB under the session's AIRFLOW_HOME."""
+    airflow_env.migrate_db()
+    return SESSION_DIR / "airflow" / "airflow.db"
+
+
+@pytest.fixture(scope="session")
+def demo_manifest() -> Path:
+    """``manifest.json`` of the demo dbt project, built by a real ``dbt parse``."""
+    return airflow_env.dbt_parse()
