@@ -1,1 +1,5 @@
+"""Self-healing dbt pipelines for Apache Airflow."""
+
+from __future__ import annotations
+
 __version__ = "0.1.0"

@@ -8,7 +8,16 @@ import sys
 
 import pytest
 
-HEAVY = ("dbt", "snowflake.connector", "langchain", "langchain_core", "sqlglot", "pandas", "duckdb", "fakesnow")
+HEAVY = (
+    "dbt",
+    "snowflake.connector",
+    "langchain",
+    "langchain_core",
+    "sqlglot",
+    "pandas",
+    "duckdb",
+    "fakesnow",
+)
 
 
 @pytest.mark.parametrize(
@@ -30,7 +39,9 @@ def test_import_pulls_in_no_heavy_client(module: str) -> None:
 def test_provider_info_is_registered() -> None:
     from importlib.metadata import entry_points
 
-    (entry_point,) = [ep for ep in entry_points(group="apache_airflow_provider") if ep.dist.name == "airflow-selfheal"]
+    (entry_point,) = [
+        ep for ep in entry_points(group="apache_airflow_provider") if ep.dist.name == "airflow-selfheal"
+    ]
     info = entry_point.load()()
     assert info["package-name"] == "airflow-selfheal"
     assert info["versions"][0]

@@ -28,7 +28,9 @@ class TestSelfhealSnowflakeHook:
         assert (params["host"], params["port"], params["protocol"]) == ("127.0.0.1", 8765, "http")
         assert params["database"] == "PROD"
 
-    def test_real_snowflake_defaults_leave_endpoint_to_the_connector(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_real_snowflake_defaults_leave_endpoint_to_the_connector(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         _conn_env(monkeypatch, "sf_cloud")
         params = SelfhealSnowflakeHook(snowflake_conn_id="sf_cloud").conn_params
         assert "protocol" not in params
