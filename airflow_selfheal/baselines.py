@@ -1,0 +1,115 @@
+"""Versioned schema baselines on the artifacts root (shared storage, so any worker sees them).
+
+Layout under ``<artifacts_root>/baselines/<name>/``::
+
+    snapshots/<version>.json    every captured snapshot, immutable
+    accepted/<version>.json     one record per acceptance: which snapshot, who, why, when
+
+The baseline is the snapshot named by the newest acceptance record. Nothing is overwritten: concurrent
+writers create distinct, time-ordered names, so the full history stays readable and an acceptance can be
+rolled back by accepting an older snapshot again.
+
+Why files and not a table in the warehouse: the baseline must be readable when the warehouse is the thing
+that is failing (permissions, suspended warehouse), its history must survive a dropped ops schema, and the
+same ``ObjectStoragePath`` root already carries every other repair artifact between workers.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow_selfheal.storage import ArtifactStore
+
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+
+
+class BaselineError(RuntimeError):
+    """The baseline history is unusable; the message names the record and the recovery command."""
+
+
+def new_version(content_hash: str, now: datetime | None = None) -> str:
+    """A sortable, collision-free version id: ``<UTC time>-<content hash prefix>-<random>``."""
+    moment = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%S%fZ")
+    return f"{moment}-{content_hash[:8]}-{uuid.uuid4().hex[:6]}"
+
+
+class BaselineStore:
+    """
+    The history of one named baseline.
+
+    .. code-block:: python
+
+        baselines = BaselineStore("shop_raw")
+        version = baselines.record(snapshot.to_dict(), snapshot.content_hash)
+        baselines.accept(version, accepted_by="dag shop_pipeline", reason="first snapshot")
+
+    :param name: the baseline's name, e.g. the pipeline or source group (letters, digits, ``_.-``).
+    :param store: artifact store; defaults to the configured artifacts root.
+    """
+
+    def __init__(self, name: str, store: ArtifactStore | None = None) -> None:
+        if not _NAME.match(name):
+            raise ValueError(f"baseline name {name!r} must be 1-100 letters, digits, '_', '.' or '-'")
+        self.name = name
+        self.store = store or ArtifactStore()
+        self.prefix = f"baselines/{name}"
+
+    def record(self, snapshot: dict[str, Any], content_hash: str) -> str:
+        """Store a snapshot (not yet accepted) and return its version id."""
+        version = new_version(content_hash)
+        self.store.create_json(f"{self.prefix}/snapshots/{version}.json", snapshot)
+        return version
+
+    def snapshot(self, version: str) -> dict[str, Any]:
+        """A stored snapshot by version id."""
+        relative = f"{self.prefix}/snapshots/{version}.json"
+        if not self.store.exists(relative):
+            raise BaselineError(
+                f"baseline {self.name!r} has no snapshot {version}. "
+                f"List them with `airflow-selfheal drift history {self.name}`."
+            )
+        data = self.store.read_json(relative)
+        if not isinstance(data, dict):
+            raise BaselineError(f"snapshot {relative} is not an object; quarantine it and accept another")
+        return data
+
+    def accept(self, version: str, *, accepted_by: str, reason: str) -> dict[str, Any]:
+        """Make ``version`` the baseline; the previous one stays in the history."""
+        self.snapshot(version)  # refuse to accept what cannot be read
+        record = {
+            "version": version,
+            "accepted_by": accepted_by,
+            "reason": reason,
+            "accepted_at": datetime.now(timezone.utc).isoformat(),
+        }
+        self.store.create_json(f"{self.prefix}/accepted/{new_version(version)}.json", record)
+        return record
+
+    def history(self) -> list[dict[str, Any]]:
+        """Acceptance records, oldest first."""
+        records = []
+        for name in self.store.list(f"{self.prefix}/accepted"):
+            record = self.store.read_json(f"{self.prefix}/accepted/{name}")
+            if not isinstance(record, dict) or "version" not in record:
+                raise BaselineError(
+                    f"acceptance record {self.prefix}/accepted/{name} is malformed. Recovery: "
+                    f"`airflow-selfheal artifacts quarantine {self.prefix}/accepted/{name}`, then re-accept "
+                    f"with `airflow-selfheal drift accept {self.name} <version>`."
+                )
+            records.append(record)
+        return records
+
+    def current(self) -> tuple[str, dict[str, Any]] | None:
+        """The accepted baseline as ``(version, snapshot)``, or None if none was ever accepted."""
+        history = self.history()
+        if not history:
+            return None
+        version = str(history[-1]["version"])
+        return version, self.snapshot(version)
+
+    def versions(self) -> list[str]:
+        """Every recorded snapshot version, oldest first."""
+        return [name.removesuffix(".json") for name in self.store.list(f"{self.prefix}/snapshots")]
