@@ -27,10 +27,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_HOST = "127.0.0.1"
@@ -121,8 +123,9 @@ def free_port(host: str = DEFAULT_HOST) -> int:
 
 def serve(host: str, port: int, data_dir: Path) -> None:
     """Run the stand-in in the foreground until SIGTERM or SIGINT."""
-    import uvicorn
     from importlib.metadata import version
+
+    import uvicorn
 
     installed = version("fakesnow")
 
@@ -155,7 +158,9 @@ def serve(host: str, port: int, data_dir: Path) -> None:
     os._exit(0)
 
 
-def wait_ready(warehouse: Warehouse, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_ready(
+    warehouse: Warehouse, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     """Block until a real connector session can run ``select 1``; raise a clear error otherwise."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
@@ -200,7 +205,18 @@ def start(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, data_dir: Path = D
     log = (data_dir / "server.log").open("ab")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dev.warehouse", "serve", "--host", host, "--port", str(port), "--data-dir", str(data_dir)],
+        [
+            sys.executable,
+            "-m",
+            "dev.warehouse",
+            "serve",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+        ],
         cwd=REPO_ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from dev import airflow_env
 from dev.warehouse import Warehouse, free_port, start, stop
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="selfheal-tests-"))
 WAREHOUSE = Warehouse("127.0.0.1", free_port(), SESSION_DIR / "warehouse")
@@ -29,7 +32,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.fixture(scope="session")
 def warehouse() -> Iterator[Warehouse]:
     """The session's embedded warehouse, started on first use and stopped at the end of the session."""
-    yield start(WAREHOUSE.host, WAREHOUSE.port, WAREHOUSE.data_dir)
+    return start(WAREHOUSE.host, WAREHOUSE.port, WAREHOUSE.data_dir)
 
 
 @pytest.fixture(scope="session")

@@ -17,11 +17,18 @@ from airflow_selfheal.core.manifest import (
 MANIFEST = {
     "nodes": {
         "model.shop.stg_orders": {"depends_on": {"nodes": ["source.shop.raw.orders"]}},
-        "model.shop.fct_orders": {"depends_on": {"nodes": ["model.shop.stg_orders", "model.shop.stg_payments"]}},
+        "model.shop.fct_orders": {
+            "depends_on": {"nodes": ["model.shop.stg_orders", "model.shop.stg_payments"]}
+        },
         "model.shop.stg_payments": {"depends_on": {"nodes": []}},
     },
     "sources": {
-        "source.shop.raw.orders": {"source_name": "raw", "name": "orders", "database": "demo", "schema": "raw"},
+        "source.shop.raw.orders": {
+            "source_name": "raw",
+            "name": "orders",
+            "database": "demo",
+            "schema": "raw",
+        },
         "source.shop.raw.pay": {
             "source_name": "raw",
             "name": "pay",
@@ -42,7 +49,10 @@ class TestManifest:
         ]
 
     def test_lineage(self) -> None:
-        assert upstream(MANIFEST, "model.shop.fct_orders") == ("model.shop.stg_orders", "model.shop.stg_payments")
+        assert upstream(MANIFEST, "model.shop.fct_orders") == (
+            "model.shop.stg_orders",
+            "model.shop.stg_payments",
+        )
         assert downstream(MANIFEST, "model.shop.stg_orders") == ("model.shop.fct_orders",)
         assert upstream(MANIFEST, "model.shop.nope") == ()
 
