@@ -1,0 +1,163 @@
+"""``airflow-selfheal``: on-demand drift checks, baseline acceptance and artifact recovery.
+
+Connections and the artifacts root come from Airflow's configuration, exactly as in tasks.
+Exit codes: 0 fine, 1 drift detected (``drift check``), 2 bad input or an unreadable record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def _capture(args: argparse.Namespace) -> tuple[Any, list[tuple[str, str, str]]]:
+    from airflow_selfheal.hooks.snowflake import SelfhealSnowflakeHook
+    from airflow_selfheal.operators.drift import _default_database, capture_snapshot, resolve_targets
+
+    hook = SelfhealSnowflakeHook(snowflake_conn_id=args.conn_id)
+    targets = resolve_targets(
+        manifest_path=args.manifest, tables=args.tables or None, default_database=_default_database(hook)
+    )
+    return capture_snapshot(hook, targets), targets
+
+
+def cmd_drift_check(args: argparse.Namespace) -> int:
+    """Compare live schemas with the accepted baseline."""
+    from airflow_selfheal.baselines import BaselineStore
+    from airflow_selfheal.core.drift import SchemaSnapshot, diff_snapshots
+
+    snapshot, targets = _capture(args)
+    current = BaselineStore(args.baseline).current()
+    baseline = SchemaSnapshot.from_dict(current[1]) if current else None
+    report = diff_snapshots(baseline, snapshot, expected_tables=[".".join(t) for t in targets])
+    if args.json:
+        _print_json({**report.to_dict(), "baseline_version": current and current[0]})
+    else:
+        print(
+            f"{args.baseline}: {report.headline}" + (f" [{report.fingerprint}]" if report.fingerprint else "")
+        )
+        for event in report.events:
+            print(f"  - {event.message}")
+    return 1 if report.status == "drift_detected" else 0
+
+
+def cmd_drift_snapshot(args: argparse.Namespace) -> int:
+    """Record a snapshot; accept it with --accept."""
+    from airflow_selfheal.baselines import BaselineStore
+
+    snapshot, _ = _capture(args)
+    baselines = BaselineStore(args.baseline)
+    version = baselines.record(snapshot.to_dict(), snapshot.content_hash)
+    print(f"recorded {version} ({len(snapshot.tables)} tables)")
+    if args.accept:
+        baselines.accept(version, accepted_by=args.by, reason=args.reason)
+        print(f"accepted {version} as the baseline of {args.baseline}")
+    return 0
+
+
+def cmd_drift_accept(args: argparse.Namespace) -> int:
+    """Accept a recorded snapshot as the baseline."""
+    from airflow_selfheal.baselines import BaselineStore
+
+    record = BaselineStore(args.baseline).accept(args.version, accepted_by=args.by, reason=args.reason)
+    _print_json(record)
+    return 0
+
+
+def cmd_drift_history(args: argparse.Namespace) -> int:
+    """List acceptances and recorded versions."""
+    from airflow_selfheal.baselines import BaselineStore
+
+    baselines = BaselineStore(args.baseline)
+    history = baselines.history()
+    accepted = history[-1]["version"] if history else None
+    for record in history:
+        print(
+            f"accepted {record['version']} by {record['accepted_by']} at {record['accepted_at']}: {record['reason']}"
+        )
+    for version in baselines.versions():
+        print(f"{'*' if version == accepted else ' '} {version}")
+    return 0
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    """Move an unreadable record aside."""
+    from airflow_selfheal.storage import ArtifactStore
+
+    print(f"moved to {ArtifactStore().quarantine(args.path)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(prog="airflow-selfheal", description=__doc__.splitlines()[0])
+    groups = parser.add_subparsers(dest="group", required=True)
+
+    drift = groups.add_parser("drift", help="source schema drift").add_subparsers(
+        dest="command", required=True
+    )
+
+    def with_targets(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument("baseline", help="baseline name, e.g. shop_raw")
+        sub.add_argument("--conn-id", default="snowflake_default", help="Snowflake connection id")
+        sub.add_argument("--manifest", help="dbt manifest.json whose sources are watched")
+        sub.add_argument(
+            "--tables", nargs="*", help="DB.SCHEMA.TABLE names instead of the manifest's sources"
+        )
+        return sub
+
+    check = with_targets(drift.add_parser("check", help="compare live schemas with the accepted baseline"))
+    check.add_argument("--json", action="store_true", help="print the full report as JSON")
+    check.set_defaults(func=cmd_drift_check)
+
+    snap = with_targets(drift.add_parser("snapshot", help="record the live schemas as a new version"))
+    snap.add_argument("--accept", action="store_true", help="also make it the baseline")
+    snap.add_argument("--by", default=getpass.getuser(), help="who accepts (recorded)")
+    snap.add_argument("--reason", default="accepted from the CLI")
+    snap.set_defaults(func=cmd_drift_snapshot)
+
+    accept = drift.add_parser("accept", help="make a recorded version the baseline")
+    accept.add_argument("baseline")
+    accept.add_argument("version")
+    accept.add_argument("--by", default=getpass.getuser())
+    accept.add_argument("--reason", default="accepted from the CLI")
+    accept.set_defaults(func=cmd_drift_accept)
+
+    history = drift.add_parser("history", help="acceptances and recorded versions")
+    history.add_argument("baseline")
+    history.set_defaults(func=cmd_drift_history)
+
+    artifacts = groups.add_parser("artifacts", help="stored records").add_subparsers(
+        dest="command", required=True
+    )
+    quarantine = artifacts.add_parser("quarantine", help="move an unreadable record aside")
+    quarantine.add_argument("path", help="path under the artifacts root, as the error message names it")
+    quarantine.set_defaults(func=cmd_quarantine)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``airflow-selfheal`` command."""
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    from airflow.providers.common.compat.sdk import AirflowException
+
+    try:
+        return func(args)
+    except (ValueError, RuntimeError, LookupError, AirflowException) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
