@@ -1,0 +1,85 @@
+"""One place that says how the demo and the tests configure Airflow, cosmos and dbt on the embedded stack.
+
+Everything must be in the environment before ``airflow`` is first imported, because Airflow reads its
+configuration at import time. Nothing here reaches the internet: telemetry and usage stats are off.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dev.warehouse import Warehouse
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DAGS_FOLDER = REPO_ROOT / "dags"
+DEMO_PROJECT = REPO_ROOT / "dev" / "demo_project"
+WAREHOUSE_CONN_ID = "selfheal_warehouse"
+
+
+def airflow_environ(airflow_home: Path, warehouse: Warehouse) -> dict[str, str]:
+    """Environment variables for an isolated Airflow on SQLite that talks to ``warehouse``."""
+    return {
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        "AIRFLOW__COSMOS__PROPAGATE_LOGS": "False",
+        "AIRFLOW__COSMOS__ENABLE_CACHE": "False",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "SCARF_ANALYTICS": "false",
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        "DBT_PROFILES_DIR": str(DEMO_PROJECT),
+        "SELFHEAL_WAREHOUSE_HOST": warehouse.host,
+        "SELFHEAL_WAREHOUSE_PORT": str(warehouse.port),
+        "SELFHEAL_DBT_PROJECT_DIR": str(DEMO_PROJECT),
+        f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}": warehouse.airflow_conn_uri(),
+    }
+
+
+def apply(environ: dict[str, str]) -> None:
+    """Put ``environ`` into this process; refuses if Airflow was already imported with another config."""
+    if "airflow" in sys.modules and os.environ.get("AIRFLOW_HOME") != environ["AIRFLOW_HOME"]:
+        raise RuntimeError("configure the environment before the first `import airflow`")
+    os.environ.update(environ)
+    Path(environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+
+
+def migrate_db() -> None:
+    """Create the metadata DB in a subprocess, so this process' Airflow import sees a ready database."""
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env=os.environ.copy(),
+    )
+
+
+def dbt_parse(project_dir: Path = DEMO_PROJECT) -> Path:
+    """Write ``target/manifest.json`` with a real ``dbt parse``; cosmos renders the DAG from it."""
+    dbt = Path(sys.executable).with_name("dbt")
+    subprocess.run(
+        [str(dbt), "parse", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir), "--quiet"],
+        check=True,
+        env=os.environ.copy(),
+    )
+    return project_dir / "target" / "manifest.json"
+
+
+def task_result(dag_id: str, run_id: str, task_id: str) -> object:
+    """A finished task's return value (XCom), read from the metadata DB as the UI does."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        query = XComModel.get_many(run_id=run_id, key="return_value", task_ids=task_id, dag_ids=dag_id)
+        row = session.scalars(query).first()
+        return None if row is None else XComModel.deserialize_value(row)

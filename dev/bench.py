@@ -1,0 +1,98 @@
+"""Benchmarks (not tests): `make bench` or `python -m dev.bench drift [--tables 500 --columns 20 --repeat 5]`.
+
+drift: snapshot and diff a schema of N tables x M columns on the embedded warehouse, through the package's
+hook and the real connector. Reports the median snapshot time, diff time, metadata query count, and the
+ratio of the snapshot time to one bare ``select`` of the same information_schema rows in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from dev import airflow_env
+from dev.warehouse import Warehouse, free_port, running
+
+
+def _build_schema(warehouse: Warehouse, tables: int, columns: int) -> None:
+    types = ["NUMBER(38,0)", "VARCHAR", "NUMBER(10,2)", "TIMESTAMP_NTZ", "BOOLEAN", "DATE", "FLOAT"]
+    with warehouse.connect() as conn:
+        cursor = conn.cursor()
+        cursor.execute("create schema if not exists DEMO.BENCH")
+        for index in range(tables):
+            cols = ", ".join(f"C{c:02d} {types[(index + c) % len(types)]}" for c in range(columns))
+            cursor.execute(f"create or replace table DEMO.BENCH.T{index:04d} ({cols})")
+
+
+def bench_drift(tables: int, columns: int, repeat: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="selfheal-bench-") as tmp:
+        port = free_port()
+        warehouse = Warehouse("127.0.0.1", port, Path(tmp) / "wh")
+        airflow_env.apply(airflow_env.airflow_environ(Path(tmp) / "airflow", warehouse))
+        with running(warehouse.data_dir, port=port) as warehouse:
+            started = time.perf_counter()
+            _build_schema(warehouse, tables, columns)
+            setup_s = time.perf_counter() - started
+
+            from airflow_selfheal.core.drift import SchemaSnapshot, diff_snapshots
+            from airflow_selfheal.hooks.snowflake import SelfhealSnowflakeHook, columns_query
+            from airflow_selfheal.operators.drift import capture_snapshot
+
+            targets = [("DEMO", "BENCH", f"T{i:04d}") for i in range(tables)]
+            snapshot_times, bare_times, diff_times, queries = [], [], [], []
+            baseline: SchemaSnapshot | None = None
+            for _ in range(repeat):
+                hook = SelfhealSnowflakeHook(snowflake_conn_id=airflow_env.WAREHOUSE_CONN_ID)
+                conn = hook.get_conn()  # warm the connection path for the bare query as for the hook
+                started = time.perf_counter()
+                cursor = conn.cursor()
+                cursor.execute(columns_query("DEMO", 1), ("BENCH",))
+                bare_rows = len(cursor.fetchall())
+                bare_times.append(time.perf_counter() - started)
+                conn.close()
+
+                started = time.perf_counter()
+                snapshot = capture_snapshot(hook, targets)
+                snapshot_times.append(time.perf_counter() - started)
+                queries.append(hook.metadata_queries)
+
+                baseline = baseline or snapshot
+                started = time.perf_counter()
+                report = diff_snapshots(baseline, snapshot, expected_tables=[".".join(t) for t in targets])
+                diff_times.append(time.perf_counter() - started)
+                assert report.status == "clean", report.headline  # noqa: S101
+            snapshot_s = statistics.median(snapshot_times)
+            bare_s = statistics.median(bare_times)
+            return {
+                "tables": tables,
+                "columns_per_table": columns,
+                "rows": bare_rows,
+                "repeat": repeat,
+                "setup_s": round(setup_s, 2),
+                "snapshot_median_s": round(snapshot_s, 4),
+                "bare_select_median_s": round(bare_s, 4),
+                "snapshot_to_bare_ratio": round(snapshot_s / bare_s, 2),
+                "diff_median_s": round(statistics.median(diff_times), 4),
+                "metadata_queries_per_snapshot": sorted(set(queries)),
+            }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dev.bench")
+    parser.add_argument("suite", nargs="?", default="drift", choices=["drift"])
+    parser.add_argument("--tables", type=int, default=int(os.environ.get("BENCH_TABLES", 500)))
+    parser.add_argument("--columns", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args(argv)
+    print(json.dumps(bench_drift(args.tables, args.columns, args.repeat), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
