@@ -1,4 +1,8 @@
-"""Benchmarks (not tests): `make bench` or `python -m dev.bench drift [--tables 500 --columns 20 --repeat 5]`.
+"""Benchmarks (not tests): `make bench`, or `python -m dev.bench drift|parse [--repeat 5]`.
+
+parse: how long the example pipeline DAG file takes to parse, cold (a fresh interpreter with Airflow already
+imported, as a DAG processor pays it) and warm (re-parsed in the same process), against a trivial one-task
+DAG file measured the same way in the same run.
 
 drift: snapshot and diff a schema of N tables x M columns on the embedded warehouse, through the package's
 hook and the real connector. Reports the median snapshot time, diff time, metadata query count, and the
@@ -83,14 +87,84 @@ def bench_drift(tables: int, columns: int, repeat: int) -> dict[str, object]:
             }
 
 
+_PARSE_PROBE = """
+import json, sys, time
+import airflow  # paid by every DAG processor anyway; excluded from the figure
+from airflow.dag_processing.dagbag import DagBag
+times = []
+for _ in range(int(sys.argv[2])):
+    started = time.perf_counter()
+    bag = DagBag(dag_folder=sys.argv[1])
+    times.append(time.perf_counter() - started)
+    assert bag.dags and not bag.import_errors, bag.import_errors
+print(json.dumps(times))
+"""
+
+_TRIVIAL_DAG = """
+from datetime import datetime
+from airflow.sdk import DAG
+from airflow.providers.standard.operators.empty import EmptyOperator
+with DAG(dag_id="trivial", schedule=None, start_date=datetime(2026, 1, 1)):
+    EmptyOperator(task_id="noop")
+"""
+
+
+def bench_parse(repeat: int) -> dict[str, object]:
+    import subprocess
+
+    with tempfile.TemporaryDirectory(prefix="selfheal-bench-") as tmp:
+        warehouse = Warehouse("127.0.0.1", free_port(), Path(tmp) / "wh")
+        env = {**os.environ, **airflow_env.airflow_environ(Path(tmp) / "airflow", warehouse)}
+        manifest = airflow_env.DEMO_PROJECT / "target" / "manifest.json"
+        if not manifest.exists():
+            os.environ.update(env)
+            airflow_env.dbt_parse()
+        trivial = Path(tmp) / "trivial_dag.py"
+        trivial.write_text(_TRIVIAL_DAG)
+        pipeline = airflow_env.DAGS_FOLDER / "shop_pipeline.py"
+
+        def measure(path: Path) -> tuple[list[float], list[float]]:
+            cold, warm = [], []
+            for _ in range(repeat):
+                out = subprocess.run(
+                    [sys.executable, "-c", _PARSE_PROBE, str(path), "3"],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+                times = json.loads(out.strip().splitlines()[-1])
+                cold.append(times[0])
+                warm.extend(times[1:])
+            return cold, warm
+
+        pipeline_cold, pipeline_warm = measure(pipeline)
+        trivial_cold, trivial_warm = measure(trivial)
+        med = statistics.median
+        return {
+            "repeat": repeat,
+            "pipeline_cold_median_s": round(med(pipeline_cold), 3),
+            "pipeline_warm_median_s": round(med(pipeline_warm), 3),
+            "trivial_cold_median_s": round(med(trivial_cold), 3),
+            "trivial_warm_median_s": round(med(trivial_warm), 3),
+            "cold_ratio_pipeline_to_trivial": round(med(pipeline_cold) / med(trivial_cold), 1),
+            "warm_ratio_pipeline_to_trivial": round(med(pipeline_warm) / med(trivial_warm), 1),
+        }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dev.bench")
-    parser.add_argument("suite", nargs="?", default="drift", choices=["drift"])
+    parser.add_argument("suite", nargs="*", default=["drift", "parse"], choices=["drift", "parse"])
     parser.add_argument("--tables", type=int, default=int(os.environ.get("BENCH_TABLES", 500)))
     parser.add_argument("--columns", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
-    print(json.dumps(bench_drift(args.tables, args.columns, args.repeat), indent=2))
+    results = {}
+    if "parse" in args.suite:
+        results["parse"] = bench_parse(args.repeat)
+    if "drift" in args.suite:
+        results["drift"] = bench_drift(args.tables, args.columns, args.repeat)
+    print(json.dumps(results, indent=2))
     return 0
 
 
