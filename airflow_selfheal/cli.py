@@ -22,11 +22,11 @@ def _print_json(data: Any) -> None:
 
 def _capture(args: argparse.Namespace) -> tuple[Any, list[tuple[str, str, str]]]:
     from airflow_selfheal.hooks.snowflake import SelfhealSnowflakeHook
-    from airflow_selfheal.operators.drift import _default_database, capture_snapshot, resolve_targets
+    from airflow_selfheal.operators.drift import capture_snapshot, connection_database, resolve_targets
 
     hook = SelfhealSnowflakeHook(snowflake_conn_id=args.conn_id)
     targets = resolve_targets(
-        manifest_path=args.manifest, tables=args.tables or None, default_database=_default_database(hook)
+        manifest_path=args.manifest, tables=args.tables or None, default_database=connection_database(hook)
     )
     return capture_snapshot(hook, targets), targets
 

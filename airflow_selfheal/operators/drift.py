@@ -80,7 +80,8 @@ def capture_snapshot(hook: SelfhealSnowflakeHook, targets: Sequence[tuple[str, s
     return SchemaSnapshot.from_rows(rows, captured_at=captured_at, source=source)
 
 
-def _default_database(hook: SelfhealSnowflakeHook) -> str | None:
+def connection_database(hook: SelfhealSnowflakeHook) -> str | None:
+    """The database named by the Snowflake connection, the default for ``SCHEMA.TABLE`` names."""
     database = hook.conn_params.get("database")
     return str(database) if database else None
 
@@ -117,7 +118,7 @@ class _SchemaOperator(BaseOperator):
 
     def _capture(self, hook: SelfhealSnowflakeHook) -> tuple[SchemaSnapshot, list[tuple[str, str, str]]]:
         targets = resolve_targets(
-            manifest_path=self.manifest_path, tables=self.tables, default_database=_default_database(hook)
+            manifest_path=self.manifest_path, tables=self.tables, default_database=connection_database(hook)
         )
         snapshot = capture_snapshot(hook, targets)
         self.log.info(
