@@ -7,6 +7,7 @@ Exit codes: 0 fine, 1 drift detected (``drift check``), 2 bad input or an unread
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import sys
@@ -16,8 +17,18 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
 
+# Results go to the real stdout; Airflow's own logging, which writes to stdout, is sent to stderr so that
+# `--json` output stays machine-readable.
+_out = sys.stdout
+
+
+def emit(text: str) -> None:
+    """Print one line of the command's result."""
+    print(text, file=_out, flush=True)
+
+
 def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, sort_keys=True, default=str))
+    emit(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
 def _capture(args: argparse.Namespace) -> tuple[Any, list[tuple[str, str, str]]]:
@@ -43,11 +54,11 @@ def cmd_drift_check(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({**report.to_dict(), "baseline_version": current and current[0]})
     else:
-        print(
+        emit(
             f"{args.baseline}: {report.headline}" + (f" [{report.fingerprint}]" if report.fingerprint else "")
         )
         for event in report.events:
-            print(f"  - {event.message}")
+            emit(f"  - {event.message}")
     return 1 if report.status == "drift_detected" else 0
 
 
@@ -58,10 +69,10 @@ def cmd_drift_snapshot(args: argparse.Namespace) -> int:
     snapshot, _ = _capture(args)
     baselines = BaselineStore(args.baseline)
     version = baselines.record(snapshot.to_dict(), snapshot.content_hash)
-    print(f"recorded {version} ({len(snapshot.tables)} tables)")
+    emit(f"recorded {version} ({len(snapshot.tables)} tables)")
     if args.accept:
         baselines.accept(version, accepted_by=args.by, reason=args.reason)
-        print(f"accepted {version} as the baseline of {args.baseline}")
+        emit(f"accepted {version} as the baseline of {args.baseline}")
     return 0
 
 
@@ -82,11 +93,11 @@ def cmd_drift_history(args: argparse.Namespace) -> int:
     history = baselines.history()
     accepted = history[-1]["version"] if history else None
     for record in history:
-        print(
+        emit(
             f"accepted {record['version']} by {record['accepted_by']} at {record['accepted_at']}: {record['reason']}"
         )
     for version in baselines.versions():
-        print(f"{'*' if version == accepted else ' '} {version}")
+        emit(f"{'*' if version == accepted else ' '} {version}")
     return 0
 
 
@@ -94,7 +105,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     """Move an unreadable record aside."""
     from airflow_selfheal.storage import ArtifactStore
 
-    print(f"moved to {ArtifactStore().quarantine(args.path)}")
+    emit(f"moved to {ArtifactStore().quarantine(args.path)}")
     return 0
 
 
@@ -148,7 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``airflow-selfheal`` command."""
+    global _out
+    _out = sys.stdout
     args = build_parser().parse_args(argv)
+    with contextlib.redirect_stdout(sys.stderr):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     from airflow.providers.common.compat.sdk import AirflowException
 
