@@ -9,6 +9,7 @@ export UV_PYTHON_DOWNLOADS := never
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export SCARF_ANALYTICS := false
+export SCARF_NO_ANALYTICS := true
 export DO_NOT_TRACK := 1
 
 .PHONY: venv demo test pytest unit lint format manifest bench clean

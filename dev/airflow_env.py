@@ -35,6 +35,7 @@ def airflow_environ(airflow_home: Path, warehouse: Warehouse) -> dict[str, str]:
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "SCARF_ANALYTICS": "false",
+        "SCARF_NO_ANALYTICS": "true",
         "DO_NOT_TRACK": "1",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
         "DBT_PROFILES_DIR": str(DEMO_PROJECT),

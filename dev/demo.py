@@ -137,7 +137,9 @@ def main() -> int:
         show_drift(run_id)
         for line in record_file.read_text().splitlines():
             entry = json.loads(line)
-            say(f"  failing dbt node: {entry['dbt_node']} ({entry['file_path']})")
+            path = Path(entry["file_path"])
+            shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
+            say(f"  failing dbt node: {entry['dbt_node']} ({shown})")
             error_lines = [part.strip() for part in entry["error"].splitlines() if part.strip()]
             for part in error_lines[:6]:
                 say(f"    warehouse error: {part}")
