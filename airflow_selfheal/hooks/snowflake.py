@@ -13,24 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.snowflake.hooks.snowflake import SnowflakeHook
 
+from airflow_selfheal.core.drift import INFORMATION_SCHEMA_COLUMNS
 from airflow_selfheal.core.identifiers import qualified, quote_identifier
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
 _PROTOCOLS = ("https", "http")
-COLUMN_FIELDS = (
-    "TABLE_CATALOG",
-    "TABLE_SCHEMA",
-    "TABLE_NAME",
-    "COLUMN_NAME",
-    "DATA_TYPE",
-    "IS_NULLABLE",
-    "ORDINAL_POSITION",
-    "NUMERIC_PRECISION",
-    "NUMERIC_SCALE",
-    "CHARACTER_MAXIMUM_LENGTH",
-)
+COLUMN_FIELDS = INFORMATION_SCHEMA_COLUMNS
 # Snowflake refuses information_schema queries whose result would be too large (error 090030).
 _TOO_MUCH_DATA = ("too much data", "090030")
 
