@@ -1,0 +1,597 @@
+"""The failure notifier and the cosmos artifact callback, with hand-built task contexts.
+
+A context here is what Airflow 3 and cosmos hand a callback: ``ti`` (the task instance, whose ``xcom_pull`` reads
+the drift check's report), ``task`` (the cosmos operator, whose profile names the warehouse connection),
+``exception`` and cosmos' ``dbt_node_config``. The task instance is a stand-in because its real ``xcom_pull``
+needs a task supervisor; ``tests/integration/test_failure_capture.py`` runs the real one.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from airflow.models import Connection
+
+from airflow_selfheal.callbacks.failure import (
+    SelfhealFailureNotifier,
+    TaskKey,
+    artifact_prefix,
+    capture_dbt_artifacts,
+    failure_page,
+    repair_conf,
+    send_selfheal_failure_notification,
+)
+from airflow_selfheal.core.redaction import REDACTED
+from airflow_selfheal.dispatch import MAX_CONF_BYTES
+from airflow_selfheal.incidents import IncidentStore
+from airflow_selfheal.storage import ArtifactStore
+from tests.receivers import Receiver, http_receiver
+from tests.unit.test_incidents import FAILED_TEST_RESULT, REAL_RUN_RESULTS, RENAME, STG_ORDERS_SQL
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+DAG_ID = "shop_pipeline"
+RUN_ID = "manual__2026-03-01T06:00:00+00:00"
+TASK_ID = "shop.stg_orders.run"
+STG_ORDERS = "model.selfheal_demo.stg_orders"
+SOURCE = "source.selfheal_demo.raw.orders"
+CHILD = "model.selfheal_demo.fct_orders"
+NOT_NULL = "test.selfheal_demo.not_null_stg_orders_customer_id.af79d5e4b5"
+FAILED_AT = datetime(2026, 3, 1, 6, 1, 2, tzinfo=timezone.utc)
+# What cosmos' DBT_RUNNER invocation raises for the rename (CosmosDbtRunError), message as cosmos builds it.
+COSMOS_ERROR = (
+    "dbt invocation completed with errors: stg_orders: " + REAL_RUN_RESULTS["results"][0]["message"]
+)
+ROUTING_KEY = "0123456789abcdef0123456789abcdef"
+
+MANIFEST: dict[str, Any] = {
+    "metadata": {"dbt_version": "1.11.16", "project_name": "selfheal_demo"},
+    "nodes": {
+        STG_ORDERS: {
+            "unique_id": STG_ORDERS,
+            "resource_type": "model",
+            "name": "stg_orders",
+            "package_name": "selfheal_demo",
+            "original_file_path": "models/staging/stg_orders.sql",
+            "depends_on": {"nodes": [SOURCE], "macros": []},
+        },
+        CHILD: {
+            "unique_id": CHILD,
+            "resource_type": "model",
+            "name": "fct_orders",
+            "original_file_path": "models/marts/fct_orders.sql",
+            "depends_on": {"nodes": [STG_ORDERS]},
+        },
+        NOT_NULL: {
+            "unique_id": NOT_NULL,
+            "resource_type": "test",
+            "name": "not_null_stg_orders_customer_id",
+            "original_file_path": "models/staging/_staging.yml",
+            "test_metadata": {"name": "not_null", "kwargs": {"column_name": "customer_id"}},
+            "depends_on": {"nodes": [STG_ORDERS]},
+        },
+    },
+    "sources": {
+        SOURCE: {
+            "unique_id": SOURCE,
+            "resource_type": "source",
+            "name": "orders",
+            "source_name": "raw",
+            "schema": "RAW",
+            "database": "DEMO",
+            "identifier": "ORDERS",
+        }
+    },
+    "child_map": {STG_ORDERS: [CHILD, NOT_NULL], SOURCE: [STG_ORDERS]},
+}
+
+
+class CosmosDbtRunError(Exception):
+    """Stands for cosmos' exception of the same name, whose text the notifier reads."""
+
+
+@dataclass
+class FakeTaskInstance:
+    """The attributes a callback reads from Airflow 3's RuntimeTaskInstance, and its ``xcom_pull``."""
+
+    dag_id: str = DAG_ID
+    run_id: str = RUN_ID
+    task_id: str = TASK_ID
+    map_index: int = -1
+    try_number: int = 1
+    end_date: datetime | None = FAILED_AT
+    xcoms: dict[str, Any] = field(default_factory=dict)
+    pulls: list[dict[str, Any]] = field(default_factory=list)
+
+    def xcom_pull(
+        self, task_ids: str, dag_id: str | None = None, run_id: str | None = None, **kwargs: Any
+    ) -> Any:
+        self.pulls.append({"task_ids": task_ids, "dag_id": dag_id, "run_id": run_id})
+        return self.xcoms.get(task_ids)
+
+
+def drift_report(baseline: str = "shop_raw") -> dict[str, Any]:
+    return {
+        "status": "drift_detected",
+        "headline": "drift detected (1 change)",
+        "events": [RENAME],
+        "baseline_name": baseline,
+    }
+
+
+def node_config(project: Path) -> dict[str, Any]:
+    """cosmos' ``DbtNode.context_dict`` for stg_orders."""
+    return {
+        "unique_id": STG_ORDERS,
+        "resource_type": "model",
+        "depends_on": [SOURCE],
+        "file_path": str(project / "models/staging/stg_orders.sql"),
+        "original_file_path": "models/staging/stg_orders.sql",
+        "tags": [],
+        "config": {"materialized": "view"},
+        "has_test": True,
+        "resource_name": "stg_orders",
+        "name": "stg_orders",
+    }
+
+
+def context(
+    project: Path, *, ti: FakeTaskInstance | None = None, conn_id: str | None = None, **overrides: Any
+) -> dict[str, Any]:
+    ti = ti or FakeTaskInstance(xcoms={"check_source_drift": drift_report()})
+    profile_mapping = SimpleNamespace(conn_id=conn_id) if conn_id else None
+    values: dict[str, Any] = {
+        "ti": ti,
+        "task_instance": ti,
+        "run_id": ti.run_id,
+        "dag": SimpleNamespace(dag_id=ti.dag_id),
+        "task": SimpleNamespace(
+            task_id=ti.task_id, profile_config=SimpleNamespace(profile_mapping=profile_mapping)
+        ),
+        "exception": CosmosDbtRunError(COSMOS_ERROR),
+        "dbt_node_config": node_config(project),
+    }
+    values.update(overrides)
+    return values
+
+
+@pytest.fixture
+def artifacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ArtifactStore:
+    monkeypatch.setenv("AIRFLOW__SELFHEAL__ARTIFACTS_ROOT", str(tmp_path / "artifacts"))
+    return ArtifactStore()
+
+
+def write_project(root: Path, run_results: dict[str, Any] | str | None = REAL_RUN_RESULTS) -> Path:
+    """A dbt project dir as cosmos leaves it after a failed ``dbt run``: target/ with its artifacts."""
+    target = root / "target"
+    compiled = target / "compiled" / "selfheal_demo" / "models" / "staging"
+    compiled.mkdir(parents=True)
+    (compiled / "stg_orders.sql").write_text(STG_ORDERS_SQL)
+    (compiled / "stg_customers.sql").write_text("select 1")
+    (target / "manifest.json").write_text(json.dumps(MANIFEST))
+    if run_results is not None:
+        text = run_results if isinstance(run_results, str) else json.dumps(run_results)
+        (target / "run_results.json").write_text(text)
+    return root
+
+
+@pytest.fixture
+def project(tmp_path: Path, artifacts: ArtifactStore) -> Path:
+    return write_project(tmp_path / "tmp_project")
+
+
+def prefix(ti: FakeTaskInstance | None = None) -> str:
+    ti = ti or FakeTaskInstance()
+    return artifact_prefix(TaskKey(ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number))
+
+
+class TestCaptureDbtArtifacts:
+    def test_failed_run_copies_run_results_compiled_sql_and_manifest(
+        self, project: Path, artifacts: ArtifactStore
+    ) -> None:
+        capture_dbt_artifacts(str(project), context=context(project))
+        key = prefix()
+        assert key.startswith(f"dbt_artifacts/{DAG_ID}/manual__2026-03-01T06_00_00_00_00-")
+        assert key.endswith(f"/{TASK_ID}/-1/1")
+        assert (
+            artifacts.path(f"{key}/run_results.json").read_bytes()
+            == (project / "target" / "run_results.json").read_bytes()
+        )
+        assert artifacts.path(f"{key}/compiled/{STG_ORDERS}.sql").read_text() == STG_ORDERS_SQL
+        assert json.loads(artifacts.path(f"{key}/manifest.json").read_text()) == MANIFEST
+        # Only the failed node's SQL, not every compiled file.
+        assert [p.name for p in artifacts.path(f"{key}/compiled").iterdir()] == [f"{STG_ORDERS}.sql"]
+
+    def test_successful_run_copies_nothing(self, tmp_path: Path, artifacts: ArtifactStore) -> None:
+        passing = copy.deepcopy(REAL_RUN_RESULTS)
+        passing["results"][0].update(status="success", message="SUCCESS 1")
+        project = write_project(tmp_path / "ok", passing)
+        capture_dbt_artifacts(project, context=context(project))
+        assert not artifacts.path("dbt_artifacts").exists()
+
+    def test_each_try_has_its_own_folder(self, project: Path, artifacts: ArtifactStore) -> None:
+        second = FakeTaskInstance(try_number=2)
+        capture_dbt_artifacts(project, context=context(project))
+        capture_dbt_artifacts(project, context=context(project, ti=second))
+        assert artifacts.exists(f"{prefix()}/run_results.json")
+        assert artifacts.exists(f"{prefix(second)}/run_results.json")
+        assert prefix() != prefix(second)
+
+    def test_corrupt_run_results_is_kept_as_evidence(self, tmp_path: Path, artifacts: ArtifactStore) -> None:
+        project = write_project(tmp_path / "p", '{"results": [')
+        capture_dbt_artifacts(project, context=context(project))
+        assert artifacts.path(f"{prefix()}/run_results.json").read_text() == '{"results": ['
+
+    def test_never_raises(
+        self, tmp_path: Path, artifacts: ArtifactStore, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        project = write_project(tmp_path / "p")
+        # No task instance: nothing to key the copy by. A missing folder: nothing to copy.
+        capture_dbt_artifacts(project, context={})
+        capture_dbt_artifacts(tmp_path / "absent", context=context(project))
+        # A context whose task instance cannot be read at all.
+        capture_dbt_artifacts(project, context={"ti": object(), "dag": object()})
+        assert not artifacts.path("dbt_artifacts").exists()
+        assert "cannot key the dbt artifacts" in caplog.text
+
+
+class TestSelfhealFailureNotifier:
+    def test_full_context_builds_a_classified_incident(
+        self, project: Path, artifacts: ArtifactStore, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        ctx = context(project)
+        capture_dbt_artifacts(project, context=ctx)
+        notifier = SelfhealFailureNotifier(manifest_path=project / "target" / "manifest.json", dispatch=False)
+        # The task runner loads Airflow's plugins at startup (listeners), before any callback; do the same so
+        # the measured time is the callback's own. Without it the first artifact write pays ~1.5s for them.
+        from airflow.sdk.listener import get_listener_manager
+
+        get_listener_manager()
+
+        outcome = notifier.handle(ctx)
+
+        incident = outcome.incident
+        with capsys.disabled():
+            print(
+                f"\n[measure] failure callback, first call, excluding network: {outcome.local_seconds:.3f}s"
+            )
+        assert (incident.pipeline, incident.run_id, incident.task_id, incident.try_number) == (
+            DAG_ID,
+            RUN_ID,
+            TASK_ID,
+            1,
+        )
+        (node,) = incident.nodes
+        assert (node.unique_id, node.resource_type, node.original_file_path) == (
+            STG_ORDERS,
+            "model",
+            "models/staging/stg_orders.sql",
+        )
+        assert (node.upstream, node.downstream) == ((SOURCE,), (CHILD, NOT_NULL))
+        assert incident.compiled_sql == STG_ORDERS_SQL
+        assert [r["status"] for r in incident.run_results_excerpt] == ["error"]
+        assert incident.error.startswith(
+            "CosmosDbtRunError: dbt invocation completed with errors: stg_orders:"
+        )
+        assert incident.failed_at == FAILED_AT.isoformat()
+        assert incident.environment == "dev"
+        assert incident.git_sha is None  # the temp project is not a git work tree
+        assert incident.missing == ()
+        triage = incident.triage or {}
+        assert (triage["failure_class"], triage["action"]) == ("missing_column", "repair")
+        assert triage["root_cause"]["kind"] == "upstream_rename"
+        assert ctx["ti"].pulls == [{"task_ids": "check_source_drift", "dag_id": DAG_ID, "run_id": RUN_ID}]
+
+        assert outcome.new_incident is True
+        stored = IncidentStore().get(incident.incident_id)
+        assert stored == incident
+        (occurrence,) = IncidentStore().occurrences(incident.incident_id)
+        assert (occurrence["run_id"], occurrence["task_id"], occurrence["try_number"]) == (RUN_ID, TASK_ID, 1)
+
+        again = notifier.handle(ctx)
+        with capsys.disabled():
+            print(f"[measure] failure callback, warm call, excluding network: {again.local_seconds:.3f}s")
+        assert again.incident.incident_id == incident.incident_id
+        assert again.new_incident is False
+
+    def test_captured_manifest_is_used_when_none_is_configured(
+        self, project: Path, artifacts: ArtifactStore
+    ) -> None:
+        ctx = context(project)
+        capture_dbt_artifacts(project, context=ctx)
+        (node,) = SelfhealFailureNotifier(dispatch=False).handle(ctx).incident.nodes
+        assert node.downstream == (CHILD, NOT_NULL)
+
+    def test_git_sha_of_the_dbt_project(self, project: Path, artifacts: ArtifactStore) -> None:
+        if shutil.which("git") is None:
+            pytest.skip("git is not installed")
+        git = ["git", "-C", str(project), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+        subprocess.run([*git, "init", "-q"], check=True)
+        subprocess.run([*git, "add", "-A"], check=True)
+        subprocess.run([*git, "commit", "-qm", "init"], check=True)
+        head = subprocess.run(
+            [*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+        ).stdout.strip()
+        incident = SelfhealFailureNotifier(dispatch=False).handle(context(project)).incident
+        assert incident.git_sha == head
+
+    def test_non_cosmos_task_without_artifacts(self, project: Path, artifacts: ArtifactStore) -> None:
+        ctx = context(
+            project,
+            exception=RuntimeError("Bash command failed. The command returned a non-zero exit code 1."),
+        )
+        del ctx["dbt_node_config"]
+        incident = SelfhealFailureNotifier(dispatch=False).handle(ctx).incident
+        assert incident.nodes == ()
+        assert (
+            incident.error
+            == "RuntimeError: Bash command failed. The command returned a non-zero exit code 1."
+        )
+        assert any(
+            n.startswith("dbt_node_config missing from the context (not a cosmos dbt task)")
+            for n in incident.missing
+        )
+        assert any(n.startswith("run_results.json not captured for this try") for n in incident.missing)
+        assert (incident.triage or {})["failure_class"] == "unknown"
+        assert IncidentStore().get(incident.incident_id) == incident
+
+    def test_non_cosmos_task_with_artifacts_takes_the_node_from_run_results(
+        self, project: Path, artifacts: ArtifactStore
+    ) -> None:
+        ctx = context(project)
+        capture_dbt_artifacts(project, context=ctx)
+        del ctx["dbt_node_config"]
+        incident = SelfhealFailureNotifier(dispatch=False).handle(ctx).incident
+        assert [node.unique_id for node in incident.nodes] == [STG_ORDERS]
+        assert (incident.triage or {})["failure_class"] == "missing_column"
+        assert incident.missing == (
+            "dbt_node_config missing from the context (not a cosmos dbt task): dbt node taken from run_results.json",
+        )
+
+    def test_missing_exception_uses_the_run_results_message(
+        self, project: Path, artifacts: ArtifactStore
+    ) -> None:
+        ctx = context(project)
+        capture_dbt_artifacts(project, context=ctx)
+        del ctx["exception"]
+        incident = SelfhealFailureNotifier(dispatch=False).handle(ctx).incident
+        assert incident.missing == ("exception missing from the context",)
+        assert incident.error.startswith("Database Error in model stg_orders")
+        assert (incident.triage or {})["failure_class"] == "missing_column"
+
+    def test_corrupt_run_results_in_the_store(self, project: Path, artifacts: ArtifactStore) -> None:
+        key = prefix()
+        artifacts.path(key).mkdir(parents=True)
+        artifacts.path(f"{key}/run_results.json").write_text('{"results": [{"status": "err')
+        notifier = SelfhealFailureNotifier(manifest_path=project / "target" / "manifest.json", dispatch=False)
+        incident = notifier.handle(context(project)).incident
+        assert [node.unique_id for node in incident.nodes] == [STG_ORDERS]
+        assert incident.run_results_excerpt == ()
+        assert incident.compiled_sql is None
+        assert any(
+            "run_results.json at dbt_artifacts/" in n and "is corrupt (JSONDecodeError" in n
+            for n in incident.missing
+        )
+        assert f"compiled SQL of {STG_ORDERS} not captured" in incident.missing
+        assert (incident.triage or {})["failure_class"] == "missing_column"
+
+    def test_empty_context_still_records_an_incident(self, artifacts: ArtifactStore) -> None:
+        outcome = SelfhealFailureNotifier().handle({})
+        incident = outcome.incident
+        assert (incident.pipeline, incident.run_id, incident.nodes) == ("unknown", None, ())
+        assert "task instance missing from the context: run, task and try unknown" in incident.missing
+        assert "exception missing from the context" in incident.missing
+        assert (incident.triage or {})["failure_class"] == "unknown"
+        assert IncidentStore().get(incident.incident_id) == incident
+        # Outside a task process there is no supervisor to start the repair run: reported, not raised.
+        assert outcome.dispatch is None
+        assert any("could not start the repair DAG: DispatchError" in error for error in outcome.errors)
+
+    def test_failed_test_is_classified_by_its_generic_test(
+        self, tmp_path: Path, artifacts: ArtifactStore
+    ) -> None:
+        run_results = {**REAL_RUN_RESULTS, "results": [FAILED_TEST_RESULT]}
+        project = write_project(tmp_path / "p", run_results)
+        ti = FakeTaskInstance(task_id="shop.stg_orders.test")
+        # cosmos' test task carries the model's node config; the failed node is the test.
+        ctx = context(
+            project,
+            ti=ti,
+            exception=CosmosDbtRunError(
+                "dbt invocation completed with errors: not_null_stg_orders_customer_id: Got 5 results, configured to fail if != 0"
+            ),
+        )
+        capture_dbt_artifacts(project, context=ctx)
+        incident = SelfhealFailureNotifier(dispatch=False).handle(ctx).incident
+        (node,) = incident.nodes
+        assert (node.unique_id, node.resource_type, node.upstream) == (NOT_NULL, "test", (STG_ORDERS,))
+        assert (incident.triage or {})["failure_class"] == "test_not_null"
+        assert failure_page(incident).title == (
+            "dbt run failed in dev: test not_null_stg_orders_customer_id (test_not_null)"
+        )
+
+    def test_drift_report_of_another_baseline_is_not_correlated(
+        self, project: Path, artifacts: ArtifactStore
+    ) -> None:
+        ti = FakeTaskInstance(xcoms={"check_source_drift": drift_report("other_raw")})
+        incident = (
+            SelfhealFailureNotifier(drift_baseline="shop_raw", dispatch=False)
+            .handle(context(project, ti=ti))
+            .incident
+        )
+        assert (incident.triage or {})["root_cause"] is None
+        assert (
+            "drift report of task 'check_source_drift' unavailable, so no root cause was correlated: no report in this run"
+            in incident.missing
+        )
+
+    def test_drift_pull_failure_is_a_note(self, project: Path, artifacts: ArtifactStore) -> None:
+        class BrokenPull(FakeTaskInstance):
+            def xcom_pull(
+                self, task_ids: str, dag_id: str | None = None, run_id: str | None = None, **kwargs: Any
+            ) -> Any:
+                raise ConnectionError("supervisor gone, password=hunter2")
+
+        incident = SelfhealFailureNotifier(dispatch=False).handle(context(project, ti=BrokenPull())).incident
+        assert any(
+            n.endswith("ConnectionError: supervisor gone, password=***REDACTED***") for n in incident.missing
+        )
+        assert (incident.triage or {})["failure_class"] == "missing_column"
+
+    def test_notify_never_raises(
+        self, project: Path, artifacts: ArtifactStore, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        class Unprintable(Exception):
+            def __str__(self) -> str:
+                raise RuntimeError("cannot render")
+
+        notifier = SelfhealFailureNotifier(dispatch=False)
+        notifier.notify(context(project, exception=Unprintable()))  # type: ignore[arg-type]
+        # Airflow's task logging (structlog) writes to the console here.
+        logged = capsys.readouterr()
+        assert "The selfheal failure callback failed" in logged.out + logged.err
+        assert IncidentStore().list() == []
+
+        notifier(context(project))  # BaseNotifier.__call__, as Airflow calls it
+        assert [incident.task_id for incident in IncidentStore().list()] == [TASK_ID]
+
+    def test_arguments_are_checked(self) -> None:
+        with pytest.raises(ValueError, match="slack_conn_id must be a non-empty string or None"):
+            SelfhealFailureNotifier(slack_conn_id="")
+        with pytest.raises(ValueError, match="secrets must be a sequence"):
+            SelfhealFailureNotifier(secrets="hunter2")
+        assert send_selfheal_failure_notification is SelfhealFailureNotifier
+
+
+@pytest.fixture
+def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
+    with http_receiver() as rec:
+        connections = {
+            "slack_test": Connection(
+                conn_id="slack_test", conn_type="slackwebhook", password=f"{rec.url}/services/T1/B1/XYZ"
+            ),
+            "pd_test": Connection(
+                conn_id="pd_test", conn_type="pagerduty_events", host=rec.url, password=ROUTING_KEY
+            ),
+            # The dbt profile's warehouse connection: a 3-character password and a secret extra.
+            "sf_test": Connection(
+                conn_id="sf_test",
+                conn_type="snowflake",
+                login="etl",
+                password="hx7",
+                extra=json.dumps({"account": "acme", "private_key_passphrase": "pk-pass-42"}),
+            ),
+        }
+        for conn_id, connection in connections.items():
+            monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", connection.as_json())
+        yield rec
+
+
+class TestSecretsAndNotification:
+    SECRETS = (
+        "hx7",
+        "pk-pass-42",
+        "hunter2",
+        "xoxb-1234-5678-abcdefghij",
+        "T0000/B0000/XXXXXXXXXXXXXXXX",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJldGwifQ.c2lnbmF0dXJl",
+    )
+
+    def test_secrets_are_redacted_in_store_and_payloads(
+        self, project: Path, artifacts: ArtifactStore, receiver: Receiver
+    ) -> None:
+        leaky = (
+            f"{COSMOS_ERROR}\nconnecting as etl with password hx7 (passphrase pk-pass-42) "
+            "snowflake://etl:hunter2@acme.snowflakecomputing.com token xoxb-1234-5678-abcdefghij "
+            "webhook https://hooks.slack.com/services/T0000/B0000/XXXXXXXXXXXXXXXX "
+            "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJldGwifQ.c2lnbmF0dXJl"
+        )
+        ctx = context(project, conn_id="sf_test", exception=CosmosDbtRunError(leaky))
+        capture_dbt_artifacts(project, context=ctx)
+        notifier = SelfhealFailureNotifier(
+            manifest_path=project / "target" / "manifest.json",
+            slack_conn_id="slack_test",
+            pagerduty_conn_id="pd_test",
+            environment="prod",
+            dispatch=False,
+        )
+
+        outcome = notifier.handle(ctx)
+
+        stored = artifacts.path(f"incidents/{outcome.incident.incident_id}/incident.json").read_text()
+        assert REDACTED in stored
+        bodies = {d.path: d.body.decode() for d in receiver.deliveries}
+        assert sorted(bodies) == ["/services/T1/B1/XYZ", "/v2/enqueue"]
+        for secret in self.SECRETS:
+            assert secret not in stored, secret
+            for path, body in bodies.items():
+                assert secret not in body, (secret, path)
+        assert (outcome.incident.triage or {})["failure_class"] == "missing_column"
+
+        slack = json.loads(bodies["/services/T1/B1/XYZ"])
+        assert (
+            slack["blocks"][0]["text"]["text"] == "dbt run failed in prod: model stg_orders (missing_column)"
+        )
+        assert "Column CUSTOMER_EMAIL referenced by stg_orders no longer exists" in json.dumps(slack)
+        assert "Upstream rename: RAW.ORDERS.CUSTOMER_EMAIL -> RAW.ORDERS.EMAIL_ADDRESS" in json.dumps(slack)
+        event = json.loads(bodies["/v2/enqueue"])
+        assert event["dedup_key"] == outcome.incident.fingerprint
+        assert event["payload"]["summary"] == "dbt run failed in prod: model stg_orders (missing_column)"
+        assert event["payload"]["severity"] == "error"
+        assert outcome.delivery is not None
+        assert outcome.delivery.channels == {"slack": "sent", "pagerduty": "sent"}
+
+    def test_repeat_failure_notifies_once(
+        self, project: Path, artifacts: ArtifactStore, receiver: Receiver
+    ) -> None:
+        notifier = SelfhealFailureNotifier(slack_conn_id="slack_test", dispatch=False)
+        first = notifier.handle(context(project))
+        rerun = FakeTaskInstance(
+            run_id="manual__2026-03-02T06:00:00+00:00", xcoms={"check_source_drift": drift_report()}
+        )
+        second = notifier.handle(context(project, ti=rerun))
+        assert first.incident.fingerprint == second.incident.fingerprint
+        assert (first.new_incident, second.new_incident) == (True, False)
+        assert second.delivery is not None
+        assert second.delivery.duplicate is True
+        assert len(receiver.deliveries) == 1
+        assert [o["run_id"] for o in IncidentStore().occurrences(first.incident.incident_id)] == [
+            RUN_ID,
+            "manual__2026-03-02T06:00:00+00:00",
+        ]
+
+
+class TestRepairConf:
+    def test_conf_carries_the_incident(self, project: Path, artifacts: ArtifactStore) -> None:
+        incident = SelfhealFailureNotifier(dispatch=False).handle(context(project)).incident
+        conf = repair_conf(incident, artifacts)
+        assert (conf["incident_id"], conf["fingerprint"]) == (incident.incident_id, incident.fingerprint)
+        assert conf["incident"] == incident.to_dict()
+        assert conf["incident_path"].endswith(f"incidents/{incident.incident_id}/incident.json")
+
+    def test_oversized_incident_is_left_to_the_store(self, tmp_path: Path, artifacts: ArtifactStore) -> None:
+        many = copy.deepcopy(REAL_RUN_RESULTS)
+        template = many["results"][0]
+        many["results"] = [
+            {**template, "unique_id": f"model.selfheal_demo.m{n}", "message": f"{n} " + "x" * 1990}
+            for n in range(400)
+        ]
+        project = write_project(tmp_path / "p", many)
+        ctx = context(project)
+        capture_dbt_artifacts(project, context=ctx)
+        incident = SelfhealFailureNotifier(dispatch=False).handle(ctx).incident
+        assert len(json.dumps(incident.to_dict())) > MAX_CONF_BYTES
+        conf = repair_conf(incident, artifacts)
+        assert conf["incident"] is None
+        assert conf["incident_truncated"] is True
+        assert len(json.dumps(conf)) < MAX_CONF_BYTES
