@@ -1,4 +1,4 @@
-"""``airflow-selfheal``: on-demand drift checks, baseline acceptance and artifact recovery.
+"""``airflow-selfheal``: drift checks and baselines, incidents, offline triage, artifact recovery.
 
 Connections and the artifacts root come from Airflow's configuration, exactly as in tasks.
 Exit codes: 0 fine, 1 drift detected (``drift check``), 2 bad input or an unreadable record.
@@ -15,16 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from typing import TextIO
 
 
 # Results go to the real stdout; Airflow's own logging, which writes to stdout, is sent to stderr so that
 # `--json` output stays machine-readable.
-_out = sys.stdout
+_out: TextIO | None = None
 
 
 def emit(text: str) -> None:
     """Print one line of the command's result."""
-    print(text, file=_out, flush=True)
+    print(text, file=_out or sys.stdout, flush=True)
 
 
 def _print_json(data: Any) -> None:
@@ -148,6 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("baseline")
     history.set_defaults(func=cmd_drift_history)
 
+    from airflow_selfheal.incidents import add_incident_commands
+
+    add_incident_commands(groups)
+
     artifacts = groups.add_parser("artifacts", help="stored records").add_subparsers(
         dest="command", required=True
     )
@@ -160,10 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``airflow-selfheal`` command."""
     global _out
-    _out = sys.stdout
     args = build_parser().parse_args(argv)
-    with contextlib.redirect_stdout(sys.stderr):
-        return _run(args)
+    _out = sys.stdout
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            return _run(args)
+    finally:
+        _out = None
 
 
 def _run(args: argparse.Namespace) -> int:
