@@ -1,6 +1,7 @@
 """The example production pipeline: the demo shop's dbt project as a cosmos task group on Snowflake.
 
-Before dbt runs, ``check_source_drift`` compares the raw source schemas with the accepted baseline and names
+A failed dbt task becomes an incident (``SelfhealFailureNotifier``) that starts the repair DAG once per
+fingerprint. Before dbt runs, ``check_source_drift`` compares the raw source schemas with the accepted baseline and names
 any upstream change; after a green build, ``snapshot_sources`` records the schemas (accepting the first one).
 
 Rendering reads a pre-built ``manifest.json`` (``LoadMode.DBT_MANIFEST``), so parsing this file runs no dbt
@@ -23,6 +24,7 @@ from airflow.sdk import DAG
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode
 
+from airflow_selfheal.callbacks.failure import SelfhealFailureNotifier, capture_dbt_artifacts
 from airflow_selfheal.operators.drift import SchemaDriftCheckOperator, SchemaSnapshotOperator
 from airflow_selfheal.profiles import SelfhealSnowflakeProfileMapping
 
@@ -77,7 +79,16 @@ with DAG(
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST, should_detach_multiple_parents_tests=True
         ),
-        operator_args={"install_deps": False},
+        # capture_dbt_artifacts keeps run_results.json and the compiled SQL of a failed dbt invocation on the
+        # shared artifacts root; the failure callback turns them into an incident and starts the repair DAG.
+        operator_args={"install_deps": False, "callback": capture_dbt_artifacts},
+        default_args={
+            "on_failure_callback": SelfhealFailureNotifier(
+                manifest_path=str(MANIFEST_PATH),
+                drift_baseline="shop_raw",
+                drift_task_id="check_source_drift",
+            )
+        },
     )
     snapshot_sources = SchemaSnapshotOperator(
         task_id="snapshot_sources",

@@ -16,13 +16,11 @@ import os
 import shutil
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 from dev import airflow_env
 from dev.warehouse import DEFAULT_PORT, REPO_ROOT, Warehouse, start, stop
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 DEMO_DIR = REPO_ROOT / ".demo"
 LOG_FILE = DEMO_DIR / "demo.log"
@@ -77,7 +75,10 @@ def run_pipeline(record_file: Path) -> tuple[str, dict[str, str], str]:
     dag = dagbag.dags[PIPELINE_DAG_ID]
     recorder = failure_recorder(record_file)
     for task in dag.tasks:
-        task.on_failure_callback = [recorder]
+        # Keep the pipeline's own callbacks (the incident capture) and listen alongside them.
+        existing = task.on_failure_callback
+        existing = [] if existing is None else list(existing) if isinstance(existing, list) else [existing]
+        task.on_failure_callback = [*existing, recorder]
     dag_run = dag.test()
     states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
     return str(dag_run.state), states, dag_run.run_id
@@ -88,6 +89,34 @@ def show_drift(run_id: str) -> None:
     say(f"  drift check (before dbt ran): {report.get('headline')}")
     for event in report.get("events", []):
         say(f"    {event['message']}")
+
+
+def show_incidents() -> None:
+    """What the failure callback captured, and whether it started the repair DAG."""
+    from airflow.models import DagRun
+
+    from airflow_selfheal.config import get_settings
+    from airflow_selfheal.incidents import IncidentStore
+
+    repair_dag_id = get_settings().repair_dag_id
+    for incident in IncidentStore().list():
+        triage: Any = incident.triage or {}
+        nodes = ", ".join(node.unique_id for node in incident.nodes)
+        say(f"  incident {incident.incident_id}: {nodes}")
+        say(
+            f"    class {triage.get('failure_class')} -> action {triage.get('action')}: {triage.get('summary')}"
+        )
+        root_cause = triage.get("root_cause") or {}
+        if root_cause:
+            say(f"    root cause: {root_cause.get('message')}")
+        say(f"    fingerprint {incident.fingerprint[:16]}, evidence stored on the artifacts root")
+        runs = [run.run_id for run in DagRun.find(dag_id=repair_dag_id)]
+        if runs:
+            say(f"    repair run requested: {repair_dag_id} / {', '.join(runs)}")
+        else:
+            say(
+                f"    repair run not started: the repair DAG {repair_dag_id!r} is not part of this release yet"
+            )
 
 
 def main() -> int:
@@ -143,6 +172,7 @@ def main() -> int:
             error_lines = [part.strip() for part in entry["error"].splitlines() if part.strip()]
             for part in error_lines[:6]:
                 say(f"    warehouse error: {part}")
+        show_incidents()
         if state != "failed":
             say("run 2 was expected to fail")
             return 1
@@ -157,5 +187,14 @@ def main() -> int:
         say("embedded warehouse stopped")
 
 
+def run() -> int:
+    """Run the demo; a crash is reported on the terminal too, since stderr goes to the log file."""
+    try:
+        return main()
+    except Exception as exc:
+        say(f"the demo failed: {type(exc).__name__}: {exc} (traceback in {LOG_FILE.relative_to(REPO_ROOT)})")
+        raise
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

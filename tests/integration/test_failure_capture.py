@@ -56,21 +56,10 @@ STUB_REPAIR_DAG = textwrap.dedent(
 def pipeline_source() -> str:
     """``dags/shop_pipeline.py`` under another DAG id, with the artifact capture and the failure callback."""
     source = (airflow_env.DAGS_FOLDER / "shop_pipeline.py").read_text()
-    edits = [
-        ('dag_id="shop_pipeline",', f'dag_id="{PIPELINE}",'),
-        (
-            "from airflow_selfheal.profiles import SelfhealSnowflakeProfileMapping\n",
-            "from airflow_selfheal.profiles import SelfhealSnowflakeProfileMapping\n"
-            "from airflow_selfheal.callbacks.failure import SelfhealFailureNotifier, capture_dbt_artifacts\n",
-        ),
-        (
-            'operator_args={"install_deps": False},',
-            'operator_args={"install_deps": False, "callback": capture_dbt_artifacts},\n'
-            '        default_args={"on_failure_callback": SelfhealFailureNotifier(\n'
-            '            manifest_path=str(MANIFEST_PATH), drift_baseline="shop_raw"\n'
-            "        )},",
-        ),
-    ]
+    # The example wires the capture and the callback itself; the copy only gets its own DAG id.
+    assert "on_failure_callback" in source
+    assert '"callback": capture_dbt_artifacts' in source
+    edits = [('dag_id="shop_pipeline",', f'dag_id="{PIPELINE}",')]
     for old, new in edits:
         # The copy must track the example: fail loudly if it changed shape rather than test something else.
         assert source.count(old) == 1, f"dags/shop_pipeline.py no longer contains {old!r} exactly once"

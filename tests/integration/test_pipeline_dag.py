@@ -44,7 +44,10 @@ def _run_pipeline(record: Path) -> tuple[str, dict[str, str], str]:
             handle.write(json.dumps(entry) + "\n")
 
     for task in dag.tasks:
-        task.on_failure_callback = [recorder]
+        # Keep the pipeline's own callbacks (the incident capture) and listen alongside them.
+        existing = task.on_failure_callback
+        existing = [] if existing is None else list(existing) if isinstance(existing, list) else [existing]
+        task.on_failure_callback = [*existing, recorder]
     run = dag.test()
     return str(run.state), {ti.task_id: str(ti.state) for ti in run.get_task_instances()}, run.run_id
 
