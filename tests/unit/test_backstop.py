@@ -1,0 +1,353 @@
+"""The backstop: orphan filtering on REST-shaped JSON, log rendering and triage, and one run against a loopback
+REST stand-in that answers the api-server's GETs and records the dispatch POSTs."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pytest
+
+from airflow_selfheal.backstop import (
+    MISSING_CALLBACK_NOTE,
+    AirflowApiClient,
+    IncidentBackstopOperator,
+    backstop,
+    build_backstop_dag,
+    occurrence_key_name,
+    render_log,
+    select_orphans,
+)
+from airflow_selfheal.core.incident import build_incident
+from airflow_selfheal.core.triage import classify
+from airflow_selfheal.incidents import IncidentStore, occurrence_name
+from airflow_selfheal.storage import ArtifactStore
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+NOW = datetime.now(timezone.utc)
+SINCE = NOW - timedelta(hours=6)
+
+# What Airflow 3.3's supervisor writes into the task log when the task process was SIGKILLed
+# (airflow/sdk/execution_time/supervisor.py), as the REST log endpoint returns it.
+OOM_LOG: dict[str, Any] = {
+    "content": [
+        {"timestamp": "2026-01-01T00:00:00Z", "event": "::group::Log message source details"},
+        {"event": "/opt/airflow/logs/dag_id=shop/run_id=x/task_id=shop.stg_orders_run/attempt=1.log"},
+        {"event": "::endgroup::"},
+        {
+            "timestamp": "2026-01-01T00:00:01Z",
+            "level": "info",
+            "event": "Running dbt run",
+            "logger": "cosmos",
+        },
+        {
+            "timestamp": "2026-01-01T00:00:09Z",
+            "level": "critical",
+            "event": "Process terminated by signal. Likely out of memory error (OOM). For more information, see "
+            "https://airflow.apache.org/docs/apache-airflow/stable/troubleshooting.html",
+            "signal": -9,
+            "signal_name": "SIGKILL",
+            "logger": "supervisor",
+        },
+    ],
+    "continuation_token": None,
+}
+
+
+def task_instance(**overrides: Any) -> dict[str, Any]:
+    """One item of ``GET /api/v2/dags/~/dagRuns/~/taskInstances``, trimmed to the fields that matter."""
+    item = {
+        "dag_id": "shop",
+        "dag_run_id": "scheduled__2026-01-01T00:00:00+00:00",
+        "task_id": "shop.stg_orders_run",
+        "map_index": -1,
+        "try_number": 1,
+        "state": "failed",
+        "end_date": (NOW - timedelta(minutes=30)).isoformat(),
+        "operator": "DbtRunLocalOperator",
+        "operator_name": "DbtRunLocalOperator",
+    }
+    item.update(overrides)
+    return item
+
+
+class TestSelectOrphans:
+    @pytest.mark.parametrize(
+        ("overrides", "selected"),
+        [
+            pytest.param({}, True, id="dbt-run"),
+            pytest.param(
+                {"operator": "DbtBuildLocalOperator", "operator_name": None}, True, id="operator-only"
+            ),
+            pytest.param(
+                {"operator": "_PythonDecoratedOperator", "operator_name": "@task"}, False, id="not-dbt"
+            ),
+            pytest.param({"state": "success"}, False, id="not-failed"),
+            pytest.param({"end_date": (SINCE - timedelta(seconds=1)).isoformat()}, False, id="before-window"),
+            pytest.param({"end_date": None}, False, id="never-ended"),
+        ],
+    )
+    def test_filters(self, overrides: dict[str, Any], selected: bool) -> None:
+        item = task_instance(**overrides)
+        assert select_orphans([item], recorded=set(), since=SINCE) == ([item] if selected else [])
+
+    def test_recorded_try_is_skipped_but_next_try_is_not(self) -> None:
+        first, second = task_instance(), task_instance(try_number=2)
+        recorded = {("shop", first["dag_run_id"], first["task_id"], -1, 1)}
+        assert select_orphans([first, second], recorded=recorded, since=SINCE) == [second]
+
+    def test_too_young_failure_waits_for_its_callback(self) -> None:
+        young = task_instance(end_date=NOW.isoformat())
+        assert (
+            select_orphans([young], recorded=set(), since=SINCE, settled_before=NOW - timedelta(minutes=2))
+            == []
+        )
+
+    @pytest.mark.parametrize("map_index", [pytest.param(-1, id="unmapped"), pytest.param(3, id="mapped")])
+    def test_occurrence_name_matches_the_callbacks(self, map_index: int) -> None:
+        item = task_instance(map_index=map_index)
+        incident = build_incident(
+            pipeline="shop",
+            run_id=item["dag_run_id"],
+            task_id=item["task_id"],
+            map_index=map_index,
+            try_number=1,
+            nodes=(),
+            error="boom",
+            failed_at=NOW,
+        )
+        assert occurrence_key_name(item) == occurrence_name(incident)
+
+
+class TestLog:
+    def test_supervisor_oom_message_is_resource(self) -> None:
+        text, sources = render_log(OOM_LOG)
+        assert "CRITICAL Process terminated by signal" in text
+        assert "signal_name=SIGKILL" in text
+        assert "attempt=1.log" not in text
+        assert sources == [OOM_LOG["content"][1]["event"]]
+        assert classify(text).failure_class.value == "resource"
+
+    def test_log_server_error_is_not_the_tasks_error(self) -> None:
+        # What the api-server answers when the task's log file is on an unreachable worker (seen under dag.test()).
+        body = {
+            "content": [
+                {"event": "::group::Log message source details"},
+                {
+                    "event": "Could not read served logs: HTTPConnectionPool(host='vm', port=8793): Connection refused"
+                },
+                {"event": "::endgroup::"},
+            ]
+        }
+        text, sources = render_log(body)
+        assert text == ""
+        assert sources[0].startswith("Could not read served logs")
+
+    @pytest.mark.parametrize(
+        "line",
+        [
+            pytest.param("Killed", id="killed"),
+            pytest.param("dbt exited with exit code -9", id="exit-code-9"),
+            pytest.param("java.lang.OutOfMemoryError: Java heap space", id="oom"),
+        ],
+    )
+    def test_kill_wording_is_resource(self, line: str) -> None:
+        assert classify(render_log({"content": [line]})[0]).failure_class.value == "resource"
+
+    def test_exception_detail_is_rendered(self) -> None:
+        body = {
+            "content": [
+                {
+                    "event": "Task failed with exception",
+                    "level": "error",
+                    "error_detail": [{"exc_type": "CosmosDbtRunError", "exc_value": "dbt invocation failed"}],
+                }
+            ]
+        }
+        assert render_log(body)[0].splitlines() == [
+            "ERROR Task failed with exception",
+            "CosmosDbtRunError: dbt invocation failed",
+        ]
+
+    @pytest.mark.parametrize("body", [pytest.param({}, id="no-content"), pytest.param([], id="not-object")])
+    def test_no_content_is_empty(self, body: Any) -> None:
+        assert render_log(body) == ("", [])
+
+
+class FakeApiServer(ThreadingHTTPServer):
+    """Answers the REST GETs the backstop makes, and the dispatch POST with 200 then 409 per run id."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.task_instances: list[dict[str, Any]] = []
+        self.logs: dict[str, dict[str, Any]] = {}
+        self.runs: dict[str, dict[str, Any]] = {}
+        self.requests: list[tuple[str, str, dict[str, list[str]]]] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: FakeApiServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _answer(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        query = parse_qs(parts.query)
+        self.server.requests.append(("GET", unquote(parts.path), query))
+        segments = [unquote(segment) for segment in parts.path.split("/")]
+        if parts.path.endswith("/taskInstances"):
+            items = [
+                item
+                for item in self.server.task_instances
+                if item["state"] in query["state"] and segments[4] in ("~", item["dag_id"])
+            ]
+            self._answer(200, {"task_instances": items, "total_entries": len(items)})
+        elif "/logs/" in parts.path:
+            log = self.server.logs.get(segments[8])
+            self._answer(200, log) if log else self._answer(404, {"detail": "TaskInstance not found"})
+        else:
+            self._answer(404, {"detail": "Not Found"})
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.requests.append(("POST", self.path, {}))
+        run_id = body["dag_run_id"]
+        if run_id in self.server.runs:
+            self._answer(409, {"detail": "exists"})
+        else:
+            self.server.runs[run_id] = body
+            self._answer(200, {"dag_run_id": run_id, "state": "queued"})
+
+
+@pytest.fixture
+def api() -> Iterator[FakeApiServer]:
+    server = FakeApiServer()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def incidents(tmp_path: Path) -> IncidentStore:
+    return IncidentStore(ArtifactStore(str(tmp_path / "artifacts")))
+
+
+class TestBackstop:
+    def test_reports_each_orphan_once(self, api: FakeApiServer, incidents: IncidentStore) -> None:
+        killed = task_instance()
+        no_log = task_instance(task_id="shop.stg_customers_run", operator="DbtTestLocalOperator")
+        api.task_instances = [
+            killed,
+            no_log,
+            task_instance(task_id="notify", operator="PythonOperator", operator_name="@task"),
+        ]
+        api.logs = {killed["task_id"]: OOM_LOG}
+        client = AirflowApiClient(api.url)
+
+        summary = backstop(client, since=SINCE, dag_ids=["shop"], store=incidents, repair_dag_id="repair")
+
+        json.dumps(summary)  # the XCom value must serialise
+        assert summary["orphans"] == 2
+        by_task = {entry["task_id"]: entry for entry in summary["incidents"]}
+        assert by_task[killed["task_id"]]["failure_class"] == "resource"
+        assert by_task[no_log["task_id"]]["failure_class"] == "unknown"
+        assert all(entry["new_incident"] and not entry["errors"] for entry in summary["incidents"])
+        assert {entry["dispatch"]["created"] for entry in summary["incidents"]} == {True}
+        assert len(api.runs) == 2
+        stored = incidents.get(by_task[killed["task_id"]]["incident_id"])
+        assert stored.missing[0] == MISSING_CALLBACK_NOTE
+        assert "signal_name=SIGKILL" in stored.error
+        assert (
+            api.runs[by_task[killed["task_id"]]["dispatch"]["run_id"]]["conf"]["incident_id"]
+            == stored.incident_id
+        )
+        unlogged = incidents.get(by_task[no_log["task_id"]]["incident_id"])
+        assert unlogged.missing[1].startswith("task log unavailable (GET /api/v2/dags/shop/dagRuns/")
+        listed = [
+            request for request in api.requests if request[1] == "/api/v2/dags/shop/dagRuns/~/taskInstances"
+        ]
+        assert listed[0][2]["end_date_gte"] == [SINCE.isoformat()]
+
+        again = backstop(client, since=SINCE, dag_ids=["shop"], store=incidents, repair_dag_id="repair")
+
+        assert again["orphans"] == 0
+        assert again["incidents"] == []
+        assert len(api.runs) == 2
+
+    def test_unreachable_repair_dag_is_reported_and_incident_kept(
+        self, api: FakeApiServer, incidents: IncidentStore
+    ) -> None:
+        api.task_instances = [task_instance()]
+        summary = backstop(
+            AirflowApiClient(api.url), since=SINCE, dag_ids=None, store=incidents, repair_dag_id="bad id!"
+        )
+        (entry,) = summary["incidents"]
+        assert entry["dispatch"] is None
+        assert entry["errors"][0].startswith("could not start the repair DAG: dag_id must be")
+        assert incidents.get(entry["incident_id"]).task_id == "shop.stg_orders_run"
+
+
+class TestOperator:
+    @pytest.mark.parametrize(
+        ("kwargs", "message"),
+        [
+            pytest.param({"airflow_conn_id": ""}, "airflow_conn_id", id="empty-conn"),
+            pytest.param(
+                {"airflow_conn_id": "api", "lookback": timedelta(0)}, "lookback", id="zero-lookback"
+            ),
+            pytest.param({"airflow_conn_id": "api", "dag_ids": "shop"}, "dag_ids", id="dag-ids-string"),
+            pytest.param(
+                {"airflow_conn_id": "api", "lookback": timedelta(minutes=1)},
+                "grace",
+                id="grace-over-lookback",
+            ),
+        ],
+    )
+    def test_bad_arguments_fail_at_parse_time(self, kwargs: dict[str, Any], message: str) -> None:
+        with pytest.raises(ValueError, match=message):
+            IncidentBackstopOperator(task_id="backstop", **kwargs)
+
+    def test_factory_builds_a_scheduled_dag(self) -> None:
+        dag = build_backstop_dag(airflow_conn_id="api", dag_ids=["shop"])
+        (task,) = dag.tasks
+        assert isinstance(task, IncidentBackstopOperator)
+        assert (dag.dag_id, task.dag_ids, dag.max_active_runs) == ("selfheal_backstop", ["shop"], 1)
+        assert str(dag.schedule) == "*/10 * * * *"
+
+    def test_execute_reads_the_connection(
+        self, api: FakeApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from airflow.models.connection import Connection
+
+        conn = Connection(conn_id="selfheal_api", conn_type="http", host=api.url)
+        monkeypatch.setenv("AIRFLOW_CONN_SELFHEAL_API", conn.get_uri())
+        monkeypatch.setenv("AIRFLOW__SELFHEAL__ARTIFACTS_ROOT", str(tmp_path / "artifacts"))
+        api.task_instances = [task_instance()]
+        operator = IncidentBackstopOperator(
+            task_id="backstop", airflow_conn_id="selfheal_api", repair_dag_id="repair", grace=timedelta(0)
+        )
+        summary = operator.execute({})
+        assert summary["orphans"] == 1
+        assert list(api.runs) == [summary["incidents"][0]["dispatch"]["run_id"]]
