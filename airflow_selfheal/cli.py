@@ -1,4 +1,4 @@
-"""``airflow-selfheal``: drift checks and baselines, incidents, offline triage, artifact recovery.
+"""``airflow-selfheal``: drift checks and baselines, incidents, offline triage, audit trails, artifact recovery.
 
 Connections and the artifacts root come from Airflow's configuration, exactly as in tasks.
 Exit codes: 0 fine, 1 drift detected (``drift check``), 2 bad input or an unreadable record.
@@ -149,9 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("baseline")
     history.set_defaults(func=cmd_drift_history)
 
+    from airflow_selfheal.audit import add_audit_commands
     from airflow_selfheal.incidents import add_incident_commands
 
     add_incident_commands(groups)
+    add_audit_commands(groups)
 
     artifacts = groups.add_parser("artifacts", help="stored records").add_subparsers(
         dest="command", required=True

@@ -31,12 +31,18 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_selfheal.hooks.snowflake",
                     "airflow_selfheal.hooks.pagerduty",
+                    "airflow_selfheal.hooks.snowflake_clone",
+                    "airflow_selfheal.hooks.git",
                 ],
             }
         ],
         "operators": [
-            {"integration-name": "Self-heal", "python-modules": ["airflow_selfheal.operators.drift"]},
+            {
+                "integration-name": "Self-heal",
+                "python-modules": ["airflow_selfheal.operators.drift", "airflow_selfheal.backstop"],
+            },
         ],
+        "notifications": ["airflow_selfheal.callbacks.failure.SelfhealFailureNotifier"],
         "config": {
             "selfheal": {
                 "description": "Settings of the airflow-selfheal repair loop.",
