@@ -39,7 +39,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -64,7 +63,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ARTIFACTS_FOLDER = "dbt_artifacts"
-GIT_TIMEOUT_SECONDS = 2.0
 NOTIFICATION_SCOPE = "failures"
 CAPTURE_HINT = "add operator_args={'callback': capture_dbt_artifacts} to the DbtTaskGroup"
 
@@ -532,7 +530,7 @@ class SelfhealFailureNotifier(BaseNotifier):
             compiled_sql=compiled_sql,
             run_results_excerpt=failed_results,
             failed_at=ended if isinstance(ended, datetime) else datetime.now(timezone.utc),
-            git_sha=None if dbt_project is None else _git_sha(dbt_project),
+            git_sha=None if dbt_project is None else _head_sha(dbt_project),
             environment=self.environment or (settings.environment if settings else "dev"),
             missing=missing,
             secrets=secrets,
@@ -895,18 +893,9 @@ def _load_manifest_cached(path: str) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=16)
-def _git_sha(project_dir: str) -> str | None:
-    """The commit checked out in ``project_dir``, or None when it is not a git work tree (2 s limit)."""
-    try:
-        done = subprocess.run(
-            ["git", "-C", project_dir, "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=GIT_TIMEOUT_SECONDS,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        log.debug("git rev-parse in %s failed: %s", project_dir, exc)
-        return None
-    sha = done.stdout.strip()
-    return sha if done.returncode == 0 and len(sha) in (40, 64) else None
+
+
+def _head_sha(project_dir: str) -> str | None:
+    from airflow_selfheal.hooks.git import head_sha
+
+    return head_sha(project_dir)
