@@ -893,8 +893,6 @@ def _load_manifest_cached(path: str) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=16)
-
-
 def _head_sha(project_dir: str) -> str | None:
     from airflow_selfheal.hooks.git import head_sha
 
