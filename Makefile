@@ -12,7 +12,7 @@ export SCARF_ANALYTICS := false
 export SCARF_NO_ANALYTICS := true
 export DO_NOT_TRACK := 1
 
-.PHONY: venv demo test pytest unit lint format manifest bench clean
+.PHONY: venv lock demo test pytest unit lint format manifest bench clean
 
 venv: $(VENV)/.synced
 
@@ -21,9 +21,17 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
-$(VENV)/.synced: $(UV) uv.lock pyproject.toml
-	$(UV) sync --frozen --all-extras --python $(PYTHON)
+# requirements.lock pins every package with its hashes (exported from uv's resolution by `make lock`).
+$(VENV)/.synced: $(UV) requirements.lock pyproject.toml
+	$(UV) venv --allow-existing --python $(PYTHON) $(VENV)
+	$(UV) pip sync --python $(VENV)/bin/python --require-hashes requirements.lock
+	$(UV) pip install --python $(VENV)/bin/python --no-deps --editable .
 	@touch $@
+
+# Re-resolve after changing dependencies in pyproject.toml; commit requirements.lock.
+lock: $(UV)
+	$(UV) lock --python $(PYTHON)
+	$(UV) export --frozen --all-extras --no-emit-project --format requirements-txt -o requirements.lock
 
 demo: venv
 	$(PY) -m dev.demo
