@@ -44,6 +44,29 @@ class Receiver:
         self.scripted.append((status, headers or {}, body))
 
 
+def enqueue_answer(body: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Answer as PagerDuty Events v2 does: 202 for a well-formed event, 400 naming the first problem otherwise."""
+    headers = {"Content-Type": "application/json"}
+    try:
+        event = json.loads(body)
+    except ValueError:
+        return 400, headers, b'{"status": "invalid event", "message": "Event object is invalid"}'
+    problems = []
+    if event.get("event_action") not in ("trigger", "acknowledge", "resolve"):
+        problems.append("'event_action' is missing or invalid")
+    if not event.get("routing_key"):
+        problems.append("'routing_key' is missing")
+    if event.get("event_action") == "trigger" and not (event.get("payload") or {}).get("summary"):
+        problems.append("'payload.summary' is missing")
+    if event.get("event_action") in ("acknowledge", "resolve") and not event.get("dedup_key"):
+        problems.append("'dedup_key' is required for acknowledge and resolve")
+    if problems:
+        reply = {"status": "invalid event", "message": "Event object is invalid", "errors": problems}
+        return 400, headers, json.dumps(reply).encode()
+    reply = {"status": "success", "message": "Event processed", "dedup_key": event.get("dedup_key") or "x"}
+    return 202, headers, json.dumps(reply).encode()
+
+
 @contextmanager
 def http_receiver() -> Iterator[Receiver]:
     """Serve on 127.0.0.1 (an ephemeral port) until the ``with`` block ends."""
@@ -57,10 +80,7 @@ def http_receiver() -> Iterator[Receiver]:
             if receiver.scripted:
                 status, headers, reply = receiver.scripted.popleft()
             elif self.path.startswith("/v2/enqueue"):
-                status, headers = 202, {"Content-Type": "application/json"}
-                reply = json.dumps(
-                    {"status": "success", "message": "Event processed", "dedup_key": "x"}
-                ).encode()
+                status, headers, reply = enqueue_answer(body)
             else:
                 status, headers, reply = 200, {"Content-Type": "text/plain"}, b"ok"
             self.send_response(status)

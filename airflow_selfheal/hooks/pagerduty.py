@@ -96,7 +96,8 @@ class SelfhealPagerdutyEventsHook(BaseHook):
         from airflow.providers.pagerduty.hooks.pagerduty_events import prepare_event_data
 
         routing_key, _ = self._settings
-        body = {**prepare_event_data(**event), "routing_key": routing_key}
+        # Events API v2 names the action `event_action`; the provider's helper defaults to `action`.
+        body = {**prepare_event_data(**event, action_key_name="event_action"), "routing_key": routing_key}
         return self._post(body)
 
     def _post(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -52,6 +52,9 @@ class TestDeliver:
         event = next(d for d in receiver.deliveries if d.path == "/v2/enqueue").json()
         assert event["routing_key"] == ROUTING_KEY
         assert event["dedup_key"] == "a" * 64
+        # Events API v2 rejects an event without `event_action` (400), so the key name matters.
+        assert event["event_action"] == "trigger"
+        assert "action" not in event
         assert event["payload"]["severity"] == "warning"
 
     def test_same_key_is_sent_once(self, receiver: Receiver, store: ArtifactStore) -> None:
