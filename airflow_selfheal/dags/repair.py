@@ -1,0 +1,357 @@
+"""``build_repair_dag``: the repair loop as an Airflow DAG, wiring the steps of :mod:`airflow_selfheal.repair`.
+
+.. code-block:: text
+
+    triage -> branch -> retry                        (transient: re-run the failed selector in prod)
+                     -> escalate                     (unknown, not fixable: page with logs, stop)
+                     -> clone -> propose -> validate -> page -> approve -> promote -> rerun -> accept_baseline -> resolve
+                                                                        -> unanswered (timeout: escalate)
+    cleanup (teardown, always): drop the clone, write the audit outcome
+
+The run's conf is the failure callback's ``repair_conf``. Task bodies import their dependencies when they run,
+so parsing this DAG imports neither dbt nor the Snowflake connector.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.sdk import DAG, task
+
+from airflow_selfheal.repair import BRANCH_ESCALATE, BRANCH_REPAIR, BRANCH_RETRY, RepairConfig
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+DEFAULT_DAG_ID = "selfheal_repair"
+APPROVE_TASK = "approve"
+
+
+def _store() -> Any:
+    from airflow_selfheal.storage import ArtifactStore
+
+    return ArtifactStore()
+
+
+def _audit(incident_id: str) -> Any:
+    from airflow_selfheal.audit import AuditLog
+
+    return AuditLog(incident_id, _store())
+
+
+def _scope(kind: str, context: Mapping[str, Any]) -> str:
+    """Pages are sent once per run (a task retry does not page twice; a new repair run of the incident does)."""
+    import re
+
+    return f"{kind}/{re.sub(r'[^A-Za-z0-9_.-]', '_', str(context['run_id']))}"
+
+
+def _pull(context: Mapping[str, Any], task_id: str) -> Any:
+    return context["ti"].xcom_pull(task_ids=task_id)
+
+
+def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **dag_kwargs: Any) -> DAG:
+    """
+    Build the repair DAG for one dbt project.
+
+    .. code-block:: python
+
+        dag = build_repair_dag(
+            config=RepairConfig(project_dir="/opt/dbt/shop", snowflake_conn_id="snowflake", prod_database="PROD")
+        )
+
+    :param dag_id: must match ``[selfheal] repair_dag_id`` (default ``selfheal_repair``), which the failure
+        callback triggers.
+    :param config: the project, warehouse, git and paging settings.
+    :param dag_kwargs: passed to ``DAG`` (e.g. ``tags``); ``schedule`` is None and ``max_active_runs`` is 1, so
+        incidents queue and never share a clone.
+    :return: the DAG.
+    """
+    dag_kwargs.setdefault("start_date", datetime(2026, 1, 1))
+    dag_kwargs.setdefault("catchup", False)
+    dag_kwargs.setdefault("tags", ["selfheal"])
+    dag_kwargs.setdefault("doc_md", __doc__)
+    dag_kwargs.setdefault("default_args", {"retries": 0})
+    with DAG(dag_id, schedule=None, max_active_runs=1, **dag_kwargs) as dag:
+
+        @task(task_id="triage")
+        def triage(**context: Any) -> dict[str, Any]:
+            from airflow_selfheal.repair import load_incident, triage_step
+
+            incident = load_incident(context["dag_run"].conf or {})
+            decision = triage_step(incident)
+            _audit(incident["incident_id"]).record(
+                "triage", decision["action"], branch=decision["branch"], select=decision["select"]
+            )
+            return {"incident": incident, **decision}
+
+        @task.branch(task_id="route")
+        def route(decided: dict[str, Any]) -> str:
+            return str(decided["branch"])
+
+        @task(task_id=BRANCH_RETRY)
+        def retry(decided: dict[str, Any]) -> dict[str, Any]:
+            from airflow_selfheal.repair import run_in_prod
+
+            result = run_in_prod(config, decided["select"])
+            _audit(decided["incident"]["incident_id"]).record(
+                "retry", "succeeded" if result["success"] else "failed", **result
+            )
+            if not result["success"]:
+                raise RuntimeError(
+                    f"the retry of {decided['select']} failed in prod: {result['logs_excerpt']}"
+                )
+            return result
+
+        @task(task_id=BRANCH_ESCALATE)
+        def escalate(**context: Any) -> dict[str, Any]:
+            from airflow_selfheal.repair import deliver_page, escalation_page
+
+            decided = _pull(context, "triage")
+            validated = _pull(context, "validate") or {}
+            proposed = _pull(context, "propose") or {}
+            reason = (
+                validated.get("reason")
+                or proposed.get("reason")
+                or f"triage: {decided['triage'].get('failure_class')} ({decided['action']})"
+            )
+            page = escalation_page(decided["incident"], reason, str(validated.get("logs_excerpt") or ""))
+            report = deliver_page(config, page, _store(), _scope("escalations", context))
+            _audit(decided["incident"]["incident_id"]).record(
+                "escalate", "paged", reason=reason, delivery=report
+            )
+            return {"reason": reason, "delivery": report}
+
+        @task(task_id=BRANCH_REPAIR)
+        def clone(decided: dict[str, Any]) -> dict[str, Any]:
+            from airflow_selfheal.repair import clone_step
+
+            result = clone_step(config, decided["incident"])
+            _audit(decided["incident"]["incident_id"]).record(
+                "clone", "succeeded", clone=result["clone_database"], strategy=result.get("strategy")
+            )
+            return result
+
+        @task.branch(task_id="propose")
+        def propose(decided: dict[str, Any], cloned: dict[str, Any], **context: Any) -> str:
+            from airflow_selfheal.repair import propose_step
+
+            outcome = propose_step(config, decided["incident"], decided["triage"], _store())
+            context["ti"].xcom_push(key="plan", value=outcome)
+            _audit(decided["incident"]["incident_id"]).record(
+                "propose", outcome["kind"], fix_type=outcome.get("fix_type"), reason=outcome.get("reason")
+            )
+            if outcome["kind"] != "fix_plan":
+                context["ti"].xcom_push(key="reason", value=outcome["reason"])
+                return "escalate_unfixable"
+            return "validate"
+
+        @task(task_id="escalate_unfixable")
+        def escalate_unfixable(decided: dict[str, Any], **context: Any) -> dict[str, Any]:
+            from airflow_selfheal.repair import deliver_page, escalation_page
+
+            reason = str(context["ti"].xcom_pull(task_ids="propose", key="reason"))
+            report = deliver_page(
+                config, escalation_page(decided["incident"], reason), _store(), _scope("escalations", context)
+            )
+            _audit(decided["incident"]["incident_id"]).record(
+                "escalate", "paged", reason=reason, delivery=report
+            )
+            return {"reason": reason, "delivery": report}
+
+        @task.branch(task_id="validate")
+        def validate(decided: dict[str, Any], cloned: dict[str, Any], **context: Any) -> str:
+            from airflow_selfheal.repair import approval_body, validate_step
+
+            plan = context["ti"].xcom_pull(task_ids="propose", key="plan")
+            ti = context["ti"]
+            result = validate_step(
+                config,
+                decided["incident"],
+                plan,
+                cloned["clone_database"],
+                decided["select"],
+                _store(),
+                attempt_key=f"{_scope('run', context).split('/', 1)[1]}-try{ti.try_number}",
+            )
+            if result["status"] == "proposal":
+                result["approval_body"] = approval_body(decided["incident"], decided["triage"], result)
+            context["ti"].xcom_push(key="result", value=result)
+            _audit(decided["incident"]["incident_id"]).record(
+                "validate", result["status"], attempts=result.get("attempts"), reason=result.get("reason")
+            )
+            return "page" if result["status"] == "proposal" else "escalate_invalid"
+
+        @task(task_id="escalate_invalid")
+        def escalate_invalid(decided: dict[str, Any], **context: Any) -> dict[str, Any]:
+            from airflow_selfheal.repair import deliver_page, escalation_page
+
+            result = context["ti"].xcom_pull(task_ids="validate", key="result")
+            page = escalation_page(decided["incident"], result["reason"], result.get("logs_excerpt", ""))
+            report = deliver_page(config, page, _store(), _scope("escalations", context))
+            _audit(decided["incident"]["incident_id"]).record(
+                "escalate", "paged", reason=result["reason"], delivery=report
+            )
+            return {"reason": result["reason"], "delivery": report}
+
+        @task(task_id="page")
+        def page(decided: dict[str, Any], **context: Any) -> dict[str, Any]:
+            from airflow_selfheal.repair import approval_link, deliver_page, proposal_page
+
+            link = approval_link(
+                context["dag"].get_task(APPROVE_TASK),
+                context["dag"].dag_id,
+                context["run_id"],
+                config.base_url,
+            )
+            result = context["ti"].xcom_pull(task_ids="validate", key="result")
+            report = deliver_page(
+                config,
+                proposal_page(decided["incident"], decided["triage"], result, link),
+                _store(),
+                _scope("proposals", context),
+            )
+            _audit(decided["incident"]["incident_id"]).record("page", "sent", link=link, delivery=report)
+            return report
+
+        approve = ApprovalOperator(
+            task_id=APPROVE_TASK,
+            subject="selfheal: promote the fix for {{ ti.xcom_pull(task_ids='triage')['incident']['incident_id'] }}?",
+            body="{{ ti.xcom_pull(task_ids='validate', key='result')['approval_body'] }}",
+            response_timeout=config.approval_timeout,
+            assigned_users=list(config.assigned_users) if config.assigned_users else None,
+        )
+
+        # Only approve upstream: all_failed must see the approval's failure (a timeout) alone.
+        @task(task_id="unanswered", trigger_rule="all_failed")
+        def unanswered(**context: Any) -> dict[str, Any]:
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            from airflow_selfheal.repair import deliver_page, escalation_page
+
+            # all_failed also fires when the approval never ran (an earlier failure): that is not a timeout.
+            ti = context["ti"]
+            states = ti.get_task_states(dag_id=ti.dag_id, task_ids=[APPROVE_TASK], run_ids=[ti.run_id])
+            if states.get(ti.run_id, {}).get(APPROVE_TASK) != "failed":
+                raise AirflowSkipException(f"the approval did not time out: {states}")
+            decided = _pull(context, "triage")
+
+            reason = "the approval timed out or failed; nothing was applied"
+            report = deliver_page(
+                config, escalation_page(decided["incident"], reason), _store(), _scope("escalations", context)
+            )
+            _audit(decided["incident"]["incident_id"]).record("approve", "timed_out", delivery=report)
+            return {"reason": reason, "delivery": report}
+
+        @task(task_id="promote")
+        def promote(decided: dict[str, Any], **context: Any) -> dict[str, Any]:
+            from airflow_selfheal.repair import approver, promote_step
+
+            response = _pull(context, APPROVE_TASK)
+            approved, author = approver(response)
+            # A Reject skips this task, so running means Approve even when the response is not in XCom.
+            if response is not None and not approved:
+                raise RuntimeError("promotion without an approval")
+            result = context["ti"].xcom_pull(task_ids="validate", key="result")
+            promoted = promote_step(config, decided["incident"], result, author, _store())
+            _audit(decided["incident"]["incident_id"]).record(
+                "promote", "succeeded", approved_by=author, **promoted
+            )
+            return promoted
+
+        @task(task_id="rerun")
+        def rerun(decided: dict[str, Any]) -> dict[str, Any]:
+            from airflow_selfheal.repair import run_in_prod
+
+            result = run_in_prod(config, decided["select"])
+            _audit(decided["incident"]["incident_id"]).record(
+                "rerun", "succeeded" if result["success"] else "failed", **result
+            )
+            if not result["success"]:
+                raise RuntimeError(f"the prod re-run of {decided['select']} failed: {result['logs_excerpt']}")
+            return result
+
+        @task(task_id="accept_baseline")
+        def accept_baseline(decided: dict[str, Any], **context: Any) -> dict[str, Any]:
+            from airflow_selfheal.repair import accept_baseline_step, approver
+
+            _, author = approver(_pull(context, APPROVE_TASK))
+            result = accept_baseline_step(
+                config, decided["triage"], author, decided["incident"]["incident_id"]
+            )
+            _audit(decided["incident"]["incident_id"]).record(
+                "accept_baseline", "accepted" if result["accepted"] else "skipped", **result
+            )
+            return result
+
+        @task(task_id="resolve")
+        def resolve(decided: dict[str, Any]) -> str:
+            from airflow_selfheal.repair import resolve_page
+
+            status = resolve_page(config, decided["incident"])
+            _audit(decided["incident"]["incident_id"]).record("resolve", status)
+            return status
+
+        @task(task_id="cleanup")
+        def cleanup(**context: Any) -> dict[str, Any]:
+            from airflow_selfheal.repair import cleanup_step, decide_outcome, resolve_page
+
+            decided = _pull(context, "triage")
+            if not decided:
+                return {"outcome": "no_incident"}
+            cloned = _pull(context, BRANCH_REPAIR) or {}
+            results = {
+                "retry": _pull(context, BRANCH_RETRY),
+                "escalate": _pull(context, BRANCH_ESCALATE)
+                or _pull(context, "escalate_unfixable")
+                or _pull(context, "escalate_invalid")
+                or _pull(context, "unanswered"),
+                "validate": context["ti"].xcom_pull(task_ids="validate", key="result"),
+                "approve": _pull(context, APPROVE_TASK),
+                "rerun": _pull(context, "rerun"),
+            }
+            ti = context["ti"]
+            found = ti.get_task_states(
+                dag_id=ti.dag_id, task_ids=[APPROVE_TASK, "promote"], run_ids=[ti.run_id]
+            )
+            results["states"] = found.get(ti.run_id, {})
+            outcome = decide_outcome(results)
+            if outcome == "rejected":
+                # A rejection ends the incident's page too; nothing was applied.
+                status = resolve_page(config, decided["incident"])
+                _audit(decided["incident"]["incident_id"]).record("resolve", status, reason="rejected")
+            return cleanup_step(
+                config,
+                decided["incident"]["incident_id"],
+                cloned.get("clone_database"),
+                outcome,
+                _store(),
+            )
+
+        decided = triage()
+        routed = route(decided)  # type: ignore[arg-type]  # TaskFlow passes XComArgs
+        cloned = clone(decided)  # type: ignore[arg-type]  # TaskFlow passes XComArgs
+        proposed = propose(decided, cloned)  # type: ignore[arg-type]  # TaskFlow passes XComArgs
+        unfixable = escalate_unfixable(decided)  # type: ignore[arg-type]  # TaskFlow passes XComArgs
+        validated = validate(decided, cloned)  # type: ignore[arg-type]  # TaskFlow passes XComArgs
+        invalid = escalate_invalid(decided)  # type: ignore[arg-type]  # TaskFlow passes XComArgs
+        paged = page(decided)  # type: ignore[arg-type]  # TaskFlow passes XComArgs
+        timed_out = unanswered()
+        promoted = promote(decided)  # type: ignore[arg-type]  # TaskFlow passes XComArgs
+        reran = rerun(decided)  # type: ignore[arg-type]  # TaskFlow passes XComArgs
+        baselined = accept_baseline(decided)  # type: ignore[arg-type]  # TaskFlow passes XComArgs
+        resolved = resolve(decided)  # type: ignore[arg-type]  # TaskFlow passes XComArgs
+        done = cleanup()
+
+        retried = retry(decided)  # type: ignore[arg-type]  # TaskFlow passes XComArgs
+        escalated = escalate()
+        routed >> [retried, escalated, cloned]
+        proposed >> [unfixable, validated]
+        validated >> [invalid, paged]
+        paged >> approve >> [promoted, timed_out]
+        promoted >> reran >> baselined >> resolved
+        done.as_teardown(setups=decided)  # type: ignore[arg-type]  # TaskFlow passes XComArgs
+        [resolved, timed_out, invalid, unfixable, retried, escalated] >> done
+    return dag
