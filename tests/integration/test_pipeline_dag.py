@@ -52,6 +52,17 @@ def _run_pipeline(record: Path) -> tuple[str, dict[str, str], str]:
     return str(run.state), {ti.task_id: str(ti.state) for ti in run.get_task_instances()}, run.run_id
 
 
+def test_shipped_dags_folder_loads_the_pipeline_and_the_repair_dag(demo_manifest: Path) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    dagbag = DagBag(dag_folder=str(airflow_env.DAGS_FOLDER))
+    assert dagbag.import_errors == {}
+    assert {PIPELINE, "selfheal_repair"} <= set(dagbag.dags)
+    repair = dagbag.dags["selfheal_repair"]
+    assert repair.get_task("cleanup").is_teardown
+    assert repair.max_active_runs == 1
+
+
 def test_pipeline_renders_every_model_and_test(demo_manifest: Path) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
