@@ -235,11 +235,16 @@ def _duration(seconds: float) -> str:
     return f"{secs}s"
 
 
+_CONTROL = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|\s+")
+
+
 def _compact(details: dict[str, Any]) -> str:
+    """One line: ``key=value`` pairs, terminal colours and line breaks (e.g. from dbt logs) collapsed."""
     text = " ".join(
         f"{key}={value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)}"
         for key, value in sorted(details.items())
     )
+    text = _CONTROL.sub(lambda match: "" if match.group().startswith("\x1b") else " ", text)
     return text if len(text) <= _DETAIL_WIDTH else text[: _DETAIL_WIDTH - 1] + "…"
 
 

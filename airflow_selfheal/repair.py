@@ -689,6 +689,7 @@ def run_in_prod(config: RepairConfig, select: str) -> dict[str, Any]:
             **os.environ,
             PASSWORD_ENV: str(conn_params.get("password") or ""),
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+            "DBT_USE_COLORS": "False",
         }
         completed = subprocess.run(  # noqa: S603 - fixed argv, no shell
             prod_build_command(Path(config.project_dir), select, work),

@@ -634,6 +634,7 @@ class DbtValidationHook:
             **os.environ,
             PASSWORD_ENV: password,
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+            "DBT_USE_COLORS": "False",
             "DO_NOT_TRACK": "1",
             "PYTHONUNBUFFERED": "1",
         }

@@ -280,3 +280,13 @@ class TestAuditShowCommand:
     def test_unknown_incident_is_a_lookup_error(self, store: ArtifactStore) -> None:
         with pytest.raises(LookupError, match=f"no audit records for {INCIDENT}.*artifacts_root"):
             audit_show_text(INCIDENT, store=store)
+
+
+def test_render_text_keeps_each_step_on_one_line(store: ArtifactStore) -> None:
+    """dbt logs carry colours and line breaks; the trail stays one row per step."""
+    audit = AuditLog("inc-1", store)
+    audit.record("rerun", "succeeded", logs_excerpt="\x1b[0m11:13:59  10 of 26 PASS\nunique_stg\r\n")
+    rows = audit.render_text().splitlines()
+    assert len(rows) == 2, rows
+    assert "logs_excerpt=11:13:59 10 of 26 PASS unique_stg" in rows[1]
+    assert "\x1b" not in rows[1]
