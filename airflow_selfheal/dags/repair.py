@@ -105,24 +105,26 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
                 )
             return result
 
-        @task(task_id=BRANCH_ESCALATE)
-        def escalate(**context: Any) -> dict[str, Any]:
+        def page_escalation(
+            context: Mapping[str, Any], incident: Mapping[str, Any], reason: str, logs: str = ""
+        ) -> dict[str, Any]:
+            """Page a person with the reason and the logs, once per run; the audit records it."""
             from airflow_selfheal.repair import deliver_page, escalation_page
 
-            decided = _pull(context, "triage")
-            validated = _pull(context, "validate") or {}
-            proposed = _pull(context, "propose") or {}
-            reason = (
-                validated.get("reason")
-                or proposed.get("reason")
-                or f"triage: {decided['triage'].get('failure_class')} ({decided['action']})"
-            )
-            page = escalation_page(decided["incident"], reason, str(validated.get("logs_excerpt") or ""))
+            page = escalation_page(incident, reason, logs)
             report = deliver_page(config, page, _store(), _scope("escalations", context))
-            _audit(decided["incident"]["incident_id"]).record(
-                "escalate", "paged", reason=reason, delivery=report
-            )
+            _audit(incident["incident_id"]).record("escalate", "paged", reason=reason, delivery=report)
             return {"reason": reason, "delivery": report}
+
+        @task(task_id=BRANCH_ESCALATE)
+        def escalate(decided: dict[str, Any], **context: Any) -> dict[str, Any]:
+            triage = decided["triage"]
+            reason = (
+                f"triage: {triage.get('failure_class')} -> {decided['action']}: {triage.get('summary') or ''}"
+                if decided["select"]
+                else "the incident names no dbt node to re-run or repair"
+            )
+            return page_escalation(context, decided["incident"], reason)
 
         @task(task_id=BRANCH_REPAIR)
         def clone(decided: dict[str, Any]) -> dict[str, Any]:
@@ -150,16 +152,8 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
 
         @task(task_id="escalate_unfixable")
         def escalate_unfixable(decided: dict[str, Any], **context: Any) -> dict[str, Any]:
-            from airflow_selfheal.repair import deliver_page, escalation_page
-
             reason = str(context["ti"].xcom_pull(task_ids="propose", key="reason"))
-            report = deliver_page(
-                config, escalation_page(decided["incident"], reason), _store(), _scope("escalations", context)
-            )
-            _audit(decided["incident"]["incident_id"]).record(
-                "escalate", "paged", reason=reason, delivery=report
-            )
-            return {"reason": reason, "delivery": report}
+            return page_escalation(context, decided["incident"], reason)
 
         @task.branch(task_id="validate")
         def validate(decided: dict[str, Any], cloned: dict[str, Any], **context: Any) -> str:
@@ -186,15 +180,10 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
 
         @task(task_id="escalate_invalid")
         def escalate_invalid(decided: dict[str, Any], **context: Any) -> dict[str, Any]:
-            from airflow_selfheal.repair import deliver_page, escalation_page
-
             result = context["ti"].xcom_pull(task_ids="validate", key="result")
-            page = escalation_page(decided["incident"], result["reason"], result.get("logs_excerpt", ""))
-            report = deliver_page(config, page, _store(), _scope("escalations", context))
-            _audit(decided["incident"]["incident_id"]).record(
-                "escalate", "paged", reason=result["reason"], delivery=report
+            return page_escalation(
+                context, decided["incident"], result["reason"], str(result.get("logs_excerpt") or "")
             )
-            return {"reason": result["reason"], "delivery": report}
 
         @task(task_id="page")
         def page(decided: dict[str, Any], **context: Any) -> dict[str, Any]:
@@ -213,7 +202,10 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
                 _store(),
                 _scope("proposals", context),
             )
-            _audit(decided["incident"]["incident_id"]).record("page", "sent", link=link, delivery=report)
+            sent = any(outcome == "sent" for outcome in report["channels"].values())
+            _audit(decided["incident"]["incident_id"]).record(
+                "page", "sent" if sent else "not_sent", link=link, delivery=report
+            )
             return report
 
         approve = ApprovalOperator(
@@ -229,21 +221,15 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
         def unanswered(**context: Any) -> dict[str, Any]:
             from airflow.sdk.exceptions import AirflowSkipException
 
-            from airflow_selfheal.repair import deliver_page, escalation_page
-
             # all_failed also fires when the approval never ran (an earlier failure): that is not a timeout.
             ti = context["ti"]
             states = ti.get_task_states(dag_id=ti.dag_id, task_ids=[APPROVE_TASK], run_ids=[ti.run_id])
             if states.get(ti.run_id, {}).get(APPROVE_TASK) != "failed":
                 raise AirflowSkipException(f"the approval did not time out: {states}")
             decided = _pull(context, "triage")
-
+            _audit(decided["incident"]["incident_id"]).record("approve", "timed_out")
             reason = "the approval timed out or failed; nothing was applied"
-            report = deliver_page(
-                config, escalation_page(decided["incident"], reason), _store(), _scope("escalations", context)
-            )
-            _audit(decided["incident"]["incident_id"]).record("approve", "timed_out", delivery=report)
-            return {"reason": reason, "delivery": report}
+            return page_escalation(context, decided["incident"], reason)
 
         @task(task_id="promote")
         def promote(decided: dict[str, Any], **context: Any) -> dict[str, Any]:
@@ -346,7 +332,7 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
         done = cleanup()
 
         retried = retry(decided)  # type: ignore[arg-type]  # TaskFlow passes XComArgs
-        escalated = escalate()
+        escalated = escalate(decided)  # type: ignore[arg-type]  # TaskFlow passes XComArgs
         routed >> [retried, escalated, cloned]
         proposed >> [unfixable, validated]
         validated >> [invalid, paged]

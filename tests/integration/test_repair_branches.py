@@ -1,0 +1,150 @@
+"""The repair DAG's escalation branches, run for real with ``dag.test()`` on the embedded warehouse.
+
+An unknown failure is escalated straight after triage; a missing column with no upstream change to explain it
+(no drift root cause, so no rule can write a fix) is escalated after propose. Neither reaches validation or approval, both page a
+person through the local PagerDuty receiver, and cleanup still runs and records the outcome.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from dev import airflow_env
+from dev.receivers import Receiver, http_receiver
+from tests.unit.test_repair import make_incident
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from dev.warehouse import Warehouse
+
+pytestmark = [pytest.mark.integration]
+
+
+BUNDLE = "selfheal-repair-branches"
+DAG_FILE = """
+import os
+
+from airflow_selfheal.dags.repair import build_repair_dag
+from airflow_selfheal.repair import RepairConfig
+
+config = RepairConfig(
+    project_dir=os.environ["SELFHEAL_DBT_PROJECT_DIR"],
+    manifest_path=os.environ["SELFHEAL_DBT_MANIFEST"],
+    snowflake_conn_id="selfheal_warehouse",
+    prod_database="DEMO",
+    pagerduty_conn_id="pd_branches",
+    sandbox_root=os.environ["BRANCHES_SANDBOXES"],
+)
+unknown = build_repair_dag("selfheal_repair_unknown", config=config)
+unfixable = build_repair_dag("selfheal_repair_unfixable", config=config)
+"""
+
+
+@pytest.fixture(scope="module")
+def bag(airflow_db: Path, demo_manifest: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Both DAGs in a synced bundle (``dag.test()`` runs only serialized DAGs), configured like a deployment."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
+
+    root = tmp_path_factory.mktemp("repair-branches")
+    folder = root / "dags"
+    folder.mkdir()
+    (folder / "repair_branches.py").write_text(DAG_FILE)
+    bundles = [
+        {
+            "name": BUNDLE,
+            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+            "kwargs": {"path": str(folder), "refresh_interval": 0},
+        }
+    ]
+    patch = pytest.MonkeyPatch()
+    patch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundles))
+    patch.setenv("SELFHEAL_DBT_PROJECT_DIR", str(airflow_env.DEMO_PROJECT))
+    patch.setenv("SELFHEAL_DBT_MANIFEST", str(demo_manifest))
+    patch.setenv("BRANCHES_SANDBOXES", str(root / "sandboxes"))
+    try:
+        DagBundlesManager().sync_bundles_to_db()  # type: ignore[no-untyped-call]
+        dagbag = BundleDagBag(dag_folder=str(folder), bundle_path=folder, bundle_name=BUNDLE)
+        assert dagbag.import_errors == {}
+        sync_bag_to_db(dagbag, BUNDLE, None)
+        yield dagbag
+    finally:
+        patch.undo()
+
+
+@pytest.fixture
+def receiver(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Receiver]:
+    from airflow.models.connection import Connection
+
+    monkeypatch.setenv("AIRFLOW__SELFHEAL__ARTIFACTS_ROOT", str(tmp_path / "artifacts"))
+    with http_receiver() as rec:
+        pagerduty = Connection(
+            conn_id="pd_branches", conn_type="pagerduty_events", host=rec.url, password="k" * 32
+        )
+        monkeypatch.setenv("AIRFLOW_CONN_PD_BRANCHES", pagerduty.as_json())
+        yield rec
+
+
+def run_repair(bag: Any, dag_id: str, conf: dict[str, Any]) -> dict[str, str]:
+    run = bag.dags[dag_id].test(run_conf=conf)
+    return {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+
+
+def test_unknown_failure_is_escalated_after_triage(
+    warehouse: Warehouse, bag: Any, receiver: Receiver
+) -> None:
+    from airflow_selfheal.audit import AuditLog
+
+    incident = make_incident(error="The flux capacitor reported an unexpected condition.", triage=None)
+    states = run_repair(bag, "selfheal_repair_unknown", {"incident": incident})
+    assert states["escalate"] == "success", states
+    assert states["clone"] == states["retry"] == "skipped", states
+    assert states["approve"] == "skipped", states
+    assert states["cleanup"] == "success", states
+    (event,) = [d.json() for d in receiver.deliveries if d.path.startswith("/v2/enqueue")]
+    assert event["event_action"] == "trigger"
+    assert event["dedup_key"] == incident["fingerprint"]
+    assert "needs a person" in event["payload"]["summary"]
+    assert "unknown" in event["payload"]["custom_details"]["reason"]
+    assert AuditLog(incident["incident_id"]).summary()["outcome"] == "escalated"
+
+
+def test_failure_no_rule_can_fix_is_escalated_after_propose(
+    warehouse: Warehouse, bag: Any, receiver: Receiver
+) -> None:
+    from airflow_selfheal.audit import AuditLog
+    from airflow_selfheal.core.incident import DbtNodeRef
+    from dev.loader import load_raw
+
+    with warehouse.connect() as conn:
+        load_raw(conn)
+    incident = make_incident(
+        error=(
+            "Database Error in model fct_orders (models/marts/fct_orders.sql)\n"
+            '  002043 (42000): Binder Error: Referenced column "ORDER_TOTAL" not found in FROM clause!'
+        ),
+        triage=None,
+        nodes=[
+            DbtNodeRef(
+                unique_id="model.selfheal_demo.fct_orders",
+                resource_type="model",
+                name="fct_orders",
+                original_file_path="models/marts/fct_orders.sql",
+            ).to_dict()
+        ],
+    )
+    states = run_repair(bag, "selfheal_repair_unfixable", {"incident": incident})
+    assert states["clone"] == states["propose"] == "success", states
+    assert states["escalate_unfixable"] == "success", states
+    assert states["validate"] == states["approve"] == "skipped", states
+    assert states["cleanup"] == "success", states
+    (event,) = [d.json() for d in receiver.deliveries if d.path.startswith("/v2/enqueue")]
+    assert "needs a person" in event["payload"]["summary"]
+    assert event["payload"]["custom_details"]["reason"]  # the rules' own words: why no fix was proposed
+    summary = AuditLog(incident["incident_id"]).summary()
+    assert summary["outcome"] == "escalated"
