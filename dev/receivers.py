@@ -1,4 +1,4 @@
-"""A real HTTP server on loopback that records webhook deliveries (Slack, PagerDuty Events v2).
+"""A real HTTP server on loopback that records webhook deliveries (Slack, PagerDuty Events v2): the demo's on-call.
 
 Responses can be scripted per request, to exercise retries (429, 5xx) and non-retryable errors (400).
 """

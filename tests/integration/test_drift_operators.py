@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from airflow.models import Connection
 
+from dev.receivers import Receiver, http_receiver
 from dev.warehouse import Warehouse
-from tests.receivers import Receiver, http_receiver
 
 pytestmark = pytest.mark.integration
 

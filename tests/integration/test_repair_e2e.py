@@ -33,8 +33,8 @@ import pytest
 from dev import airflow_env
 from dev.apiserver import answer_hitl, pending_hitl, running_api_server
 from dev.project_repo import git, git_copy
+from dev.receivers import http_receiver
 from tests.integration.test_validation import fingerprint, tree_hash
-from tests.receivers import http_receiver
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

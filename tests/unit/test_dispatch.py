@@ -19,7 +19,7 @@ from airflow_selfheal.dispatch import (
     dispatch_from_task,
     repair_run_id,
 )
-from tests.receivers import Receiver, http_receiver
+from dev.receivers import Receiver, http_receiver
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -34,7 +34,7 @@ from airflow_selfheal.core.redaction import REDACTED
 from airflow_selfheal.dispatch import MAX_CONF_BYTES
 from airflow_selfheal.incidents import IncidentStore
 from airflow_selfheal.storage import ArtifactStore
-from tests.receivers import Receiver, http_receiver
+from dev.receivers import Receiver, http_receiver
 from tests.unit.test_incidents import FAILED_TEST_RESULT, REAL_RUN_RESULTS, RENAME, STG_ORDERS_SQL
 
 if TYPE_CHECKING:

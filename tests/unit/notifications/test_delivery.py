@@ -11,7 +11,7 @@ from airflow_selfheal.core.page import Page
 from airflow_selfheal.hooks.pagerduty import DeliveryError, SelfhealPagerdutyEventsHook
 from airflow_selfheal.notifications.delivery import deliver
 from airflow_selfheal.storage import ArtifactStore
-from tests.receivers import Receiver, http_receiver
+from dev.receivers import Receiver, http_receiver
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
