@@ -152,7 +152,8 @@ class AuditLog:
             (the last ``approved_by`` detail, else None); ``started_at``, ``ended_at`` and
             ``duration_seconds`` over all records; ``records``; and ``steps``, one item per step in order of
             first appearance, with ``step``, ``status`` (its last), ``first_at``, ``last_at``,
-            ``duration_seconds`` and ``records``.
+            ``duration_seconds`` (between its first and last record, or the ``seconds`` detail a step audited
+            once at its end gives, whichever is longer) and ``records``.
         """
         entries = self.entries()
         steps: dict[str, dict[str, Any]] = {}
@@ -164,6 +165,10 @@ class AuditLog:
             )
             step.update(status=entry["status"], last_at=entry["at"], records=step["records"] + 1)
             step["duration_seconds"] = _seconds(step["first_at"], entry["at"])
+            took = (entry.get("details") or {}).get("seconds")
+            if isinstance(took, (int, float)) and not isinstance(took, bool):
+                # A step audited once, at its end, says how long it ran.
+                step["duration_seconds"] = max(step["duration_seconds"], float(took))
             if entry["step"] == OUTCOME_STEP:
                 outcome = entry["status"]
             approver = (entry.get("details") or {}).get("approved_by")

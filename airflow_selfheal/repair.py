@@ -73,6 +73,10 @@ class RepairConfig:
         drift-driven fix is promoted and re-run green, the new schemas become the accepted baseline. None skips it.
     :param base_url: the Airflow UI's address for the approval link; default ``[api] base_url``.
     :param clone_ttl: every run's cleanup also drops selfheal clones older than this (orphans of killed runs).
+    :param clone_schemas: clone only these schemas of ``prod_database`` (default: the whole database).
+    :param clone_at_failure: pin the clone ``AT`` the failure time (Snowflake time travel), so validation sees
+        the data the failed run saw; where the warehouse refuses it, the clone holds the current state and the
+        clone's ``at_ignored_reason`` says why.
     """
 
     project_dir: str
@@ -92,6 +96,8 @@ class RepairConfig:
     baseline_name: str | None = None
     base_url: str | None = None
     clone_ttl: timedelta = timedelta(hours=24)
+    clone_schemas: Sequence[str] | None = None
+    clone_at_failure: bool = False
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -214,7 +220,18 @@ def clone_step(config: RepairConfig, incident: Mapping[str, Any]) -> dict[str, A
     from airflow_selfheal.hooks.snowflake_clone import SnowflakeCloneHook
 
     hook = SnowflakeCloneHook(snowflake_conn_id=config.snowflake_conn_id)
-    clone = hook.clone_for_incident(config.prod_database, str(incident["incident_id"]))
+    at = None
+    if config.clone_at_failure and incident.get("failed_at"):
+        from datetime import datetime, timezone
+
+        at = datetime.fromisoformat(str(incident["failed_at"]))
+        at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    clone = hook.clone_for_incident(
+        config.prod_database,
+        str(incident["incident_id"]),
+        schemas=list(config.clone_schemas) if config.clone_schemas else None,
+        at=at,
+    )
     rebuilt = set(failed_relations(config, incident))
     # A view the failure itself broke (the failed model and its downstream) cannot be re-created in the clone
     # either; validation rebuilds exactly those, so only other gaps make the clone unusable.
@@ -668,6 +685,12 @@ def prod_build_command(project_dir: Path, select: str, work: Path) -> list[str]:
     ]  # fmt: skip
 
 
+def dbt_log_excerpt(output: str, limit: int = LOG_LIMIT) -> str:
+    """The part of dbt's output a person needs: from its ``Completed with … errors`` summary, else the tail."""
+    start = output.rfind("Completed with")
+    return output[start : start + limit] if start >= 0 else output[-limit:]
+
+
 def run_in_prod(config: RepairConfig, select: str) -> dict[str, Any]:
     """
     ``dbt build --select <select>`` in production from the live (promoted) project, in a child process.
@@ -706,7 +729,7 @@ def run_in_prod(config: RepairConfig, select: str) -> dict[str, Any]:
         "returncode": completed.returncode,
         "elapsed_seconds": round(time.monotonic() - started, 1),
         "nodes": nodes,
-        "logs_excerpt": redact((completed.stdout + completed.stderr)[-LOG_LIMIT:]),
+        "logs_excerpt": redact(dbt_log_excerpt(completed.stdout + completed.stderr)),
     }
 
 

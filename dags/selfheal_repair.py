@@ -10,7 +10,8 @@ the incident as conf. The same file serves the embedded demo and a real account:
 * ``SELFHEAL_PROD_DATABASE`` (default ``DEMO``), ``SELFHEAL_DEPLOY_BRANCH`` (default ``main``),
   ``SELFHEAL_PROMOTE_MODE`` (``merge`` or ``branch_only``), ``SELFHEAL_SLACK_CONN_ID``,
   ``SELFHEAL_PAGERDUTY_CONN_ID``, ``SELFHEAL_APPROVAL_TIMEOUT_MINUTES`` (default 240), ``SELFHEAL_BASELINE_NAME`` (the pipeline's drift
-  baseline, accepted anew after a drift-driven fix; default ``shop_raw``);
+  baseline, accepted anew after a drift-driven fix; default ``shop_raw``), ``SELFHEAL_CLONE_AT_FAILURE`` (pin the
+  clone at the failure time; default true);
 * ``[api] base_url`` (``AIRFLOW__API__BASE_URL``): the UI address the page's approval link points at.
 """
 
@@ -42,6 +43,7 @@ dag = build_repair_dag(
         slack_conn_id=os.environ.get("SELFHEAL_SLACK_CONN_ID") or None,
         pagerduty_conn_id=os.environ.get("SELFHEAL_PAGERDUTY_CONN_ID") or None,
         baseline_name=os.environ.get("SELFHEAL_BASELINE_NAME", "shop_raw") or None,
+        clone_at_failure=os.environ.get("SELFHEAL_CLONE_AT_FAILURE", "true").lower() in ("1", "true", "yes"),
         approval_timeout=timedelta(minutes=float(os.environ.get("SELFHEAL_APPROVAL_TIMEOUT_MINUTES", "240"))),
     ),
     tags=["dbt", "selfheal"],

@@ -48,6 +48,16 @@ def _scope(kind: str, context: Mapping[str, Any]) -> str:
     return f"{kind}/{re.sub(r'[^A-Za-z0-9_.-]', '_', str(context['run_id']))}"
 
 
+def _record(context: Mapping[str, Any], incident_id: str, step: str, status: str, **details: Any) -> None:
+    """Audit one step, with ``seconds`` since its task instance started (the trail's duration column)."""
+    from datetime import datetime, timezone
+
+    started = getattr(context.get("ti"), "start_date", None)
+    if started is not None:
+        details.setdefault("seconds", round((datetime.now(timezone.utc) - started).total_seconds(), 1))
+    _audit(incident_id).record(step, status, **details)
+
+
 def _pull(context: Mapping[str, Any], task_id: str) -> Any:
     return context["ti"].xcom_pull(task_ids=task_id)
 
@@ -82,8 +92,13 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
 
             incident = load_incident(context["dag_run"].conf or {})
             decision = triage_step(incident)
-            _audit(incident["incident_id"]).record(
-                "triage", decision["action"], branch=decision["branch"], select=decision["select"]
+            _record(
+                context,
+                incident["incident_id"],
+                "triage",
+                decision["action"],
+                branch=decision["branch"],
+                select=decision["select"],
             )
             return {"incident": incident, **decision}
 
@@ -92,12 +107,16 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
             return str(decided["branch"])
 
         @task(task_id=BRANCH_RETRY)
-        def retry(decided: dict[str, Any]) -> dict[str, Any]:
+        def retry(decided: dict[str, Any], **context: Any) -> dict[str, Any]:
             from airflow_selfheal.repair import run_in_prod
 
             result = run_in_prod(config, decided["select"])
-            _audit(decided["incident"]["incident_id"]).record(
-                "retry", "succeeded" if result["success"] else "failed", **result
+            _record(
+                context,
+                decided["incident"]["incident_id"],
+                "retry",
+                "succeeded" if result["success"] else "failed",
+                **result,
             )
             if not result["success"]:
                 raise RuntimeError(
@@ -113,7 +132,7 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
 
             page = escalation_page(incident, reason, logs)
             report = deliver_page(config, page, _store(), _scope("escalations", context))
-            _audit(incident["incident_id"]).record("escalate", "paged", reason=reason, delivery=report)
+            _record(context, incident["incident_id"], "escalate", "paged", reason=reason, delivery=report)
             return {"reason": reason, "delivery": report}
 
         @task(task_id=BRANCH_ESCALATE)
@@ -127,12 +146,18 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
             return page_escalation(context, decided["incident"], reason)
 
         @task(task_id=BRANCH_REPAIR)
-        def clone(decided: dict[str, Any]) -> dict[str, Any]:
+        def clone(decided: dict[str, Any], **context: Any) -> dict[str, Any]:
             from airflow_selfheal.repair import clone_step
 
             result = clone_step(config, decided["incident"])
-            _audit(decided["incident"]["incident_id"]).record(
-                "clone", "succeeded", clone=result["clone_database"], strategy=result.get("strategy")
+            _record(
+                context,
+                decided["incident"]["incident_id"],
+                "clone",
+                "succeeded",
+                clone=result["clone_database"],
+                strategy=result.get("strategy"),
+                at_ignored_reason=result.get("at_ignored_reason"),
             )
             return result
 
@@ -142,8 +167,13 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
 
             outcome = propose_step(config, decided["incident"], decided["triage"], _store())
             context["ti"].xcom_push(key="plan", value=outcome)
-            _audit(decided["incident"]["incident_id"]).record(
-                "propose", outcome["kind"], fix_type=outcome.get("fix_type"), reason=outcome.get("reason")
+            _record(
+                context,
+                decided["incident"]["incident_id"],
+                "propose",
+                outcome["kind"],
+                fix_type=outcome.get("fix_type"),
+                reason=outcome.get("reason"),
             )
             if outcome["kind"] != "fix_plan":
                 context["ti"].xcom_push(key="reason", value=outcome["reason"])
@@ -173,8 +203,13 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
             if result["status"] == "proposal":
                 result["approval_body"] = approval_body(decided["incident"], decided["triage"], result)
             context["ti"].xcom_push(key="result", value=result)
-            _audit(decided["incident"]["incident_id"]).record(
-                "validate", result["status"], attempts=result.get("attempts"), reason=result.get("reason")
+            _record(
+                context,
+                decided["incident"]["incident_id"],
+                "validate",
+                result["status"],
+                attempts=result.get("attempts"),
+                reason=result.get("reason"),
             )
             return "page" if result["status"] == "proposal" else "escalate_invalid"
 
@@ -203,8 +238,13 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
                 _scope("proposals", context),
             )
             sent = any(outcome == "sent" for outcome in report["channels"].values())
-            _audit(decided["incident"]["incident_id"]).record(
-                "page", "sent" if sent else "not_sent", link=link, delivery=report
+            _record(
+                context,
+                decided["incident"]["incident_id"],
+                "page",
+                "sent" if sent else "not_sent",
+                link=link,
+                delivery=report,
             )
             return report
 
@@ -227,7 +267,7 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
             if states.get(ti.run_id, {}).get(APPROVE_TASK) != "failed":
                 raise AirflowSkipException(f"the approval did not time out: {states}")
             decided = _pull(context, "triage")
-            _audit(decided["incident"]["incident_id"]).record("approve", "timed_out")
+            _record(context, decided["incident"]["incident_id"], "approve", "timed_out")
             reason = "the approval timed out or failed; nothing was applied"
             return page_escalation(context, decided["incident"], reason)
 
@@ -242,18 +282,27 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
                 raise RuntimeError("promotion without an approval")
             result = context["ti"].xcom_pull(task_ids="validate", key="result")
             promoted = promote_step(config, decided["incident"], result, author, _store())
-            _audit(decided["incident"]["incident_id"]).record(
-                "promote", "succeeded", approved_by=author, **promoted
+            _record(
+                context,
+                decided["incident"]["incident_id"],
+                "promote",
+                "succeeded",
+                approved_by=author,
+                **promoted,
             )
             return promoted
 
         @task(task_id="rerun")
-        def rerun(decided: dict[str, Any]) -> dict[str, Any]:
+        def rerun(decided: dict[str, Any], **context: Any) -> dict[str, Any]:
             from airflow_selfheal.repair import run_in_prod
 
             result = run_in_prod(config, decided["select"])
-            _audit(decided["incident"]["incident_id"]).record(
-                "rerun", "succeeded" if result["success"] else "failed", **result
+            _record(
+                context,
+                decided["incident"]["incident_id"],
+                "rerun",
+                "succeeded" if result["success"] else "failed",
+                **result,
             )
             if not result["success"]:
                 raise RuntimeError(f"the prod re-run of {decided['select']} failed: {result['logs_excerpt']}")
@@ -267,17 +316,21 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
             result = accept_baseline_step(
                 config, decided["triage"], author, decided["incident"]["incident_id"]
             )
-            _audit(decided["incident"]["incident_id"]).record(
-                "accept_baseline", "accepted" if result["accepted"] else "skipped", **result
+            _record(
+                context,
+                decided["incident"]["incident_id"],
+                "accept_baseline",
+                "accepted" if result["accepted"] else "skipped",
+                **result,
             )
             return result
 
         @task(task_id="resolve")
-        def resolve(decided: dict[str, Any]) -> str:
+        def resolve(decided: dict[str, Any], **context: Any) -> str:
             from airflow_selfheal.repair import resolve_page
 
             status = resolve_page(config, decided["incident"])
-            _audit(decided["incident"]["incident_id"]).record("resolve", status)
+            _record(context, decided["incident"]["incident_id"], "resolve", status)
             return status
 
         @task(task_id="cleanup")
@@ -307,7 +360,7 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
             if outcome == "rejected":
                 # A rejection ends the incident's page too; nothing was applied.
                 status = resolve_page(config, decided["incident"])
-                _audit(decided["incident"]["incident_id"]).record("resolve", status, reason="rejected")
+                _record(context, decided["incident"]["incident_id"], "resolve", status, reason="rejected")
             return cleanup_step(
                 config,
                 decided["incident"]["incident_id"],

@@ -15,6 +15,7 @@ import pytest
 
 from dev import airflow_env
 from dev.receivers import Receiver, http_receiver
+from tests.integration.test_validation import dbt_build_prod
 from tests.unit.test_repair import make_incident
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ pytestmark = [pytest.mark.integration]
 
 BUNDLE = "selfheal-repair-branches"
 DAG_FILE = """
+import dataclasses
 import os
 
 from airflow_selfheal.dags.repair import build_repair_dag
@@ -41,7 +43,10 @@ config = RepairConfig(
     sandbox_root=os.environ["BRANCHES_SANDBOXES"],
 )
 unknown = build_repair_dag("selfheal_repair_unknown", config=config)
-unfixable = build_repair_dag("selfheal_repair_unfixable", config=config)
+# Only the raw schema: prod's models may be in any state other tests left them in, and propose reads none of them.
+unfixable = build_repair_dag(
+    "selfheal_repair_unfixable", config=dataclasses.replace(config, clone_schemas=["RAW"])
+)
 """
 
 
@@ -140,6 +145,8 @@ def test_failure_no_rule_can_fix_is_escalated_after_propose(
     )
     states = run_repair(bag, "selfheal_repair_unfixable", {"incident": incident})
     assert states["clone"] == states["propose"] == "success", states
+    clone = next(e for e in AuditLog(incident["incident_id"]).entries() if e["step"] == "clone")
+    assert clone["details"]["clone"].startswith("DEMO__SELFHEAL_")
     assert states["escalate_unfixable"] == "success", states
     assert states["validate"] == states["approve"] == "skipped", states
     assert states["cleanup"] == "success", states
@@ -148,3 +155,31 @@ def test_failure_no_rule_can_fix_is_escalated_after_propose(
     assert event["payload"]["custom_details"]["reason"]  # the rules' own words: why no fix was proposed
     summary = AuditLog(incident["incident_id"]).summary()
     assert summary["outcome"] == "escalated"
+
+
+def test_transient_failure_is_retried_in_prod_without_a_code_change(
+    warehouse: Warehouse, bag: Any, receiver: Receiver, tmp_path: Path
+) -> None:
+    from airflow_selfheal.audit import AuditLog
+    from dev.loader import load_raw
+
+    with warehouse.connect() as conn:
+        load_raw(conn)
+    dbt_build_prod(warehouse, tmp_path)  # prod as a deploy left it: every model built
+    incident = make_incident(
+        error="000630 (57014): Statement reached its statement or warehouse timeout of 300 second(s) and was canceled.",
+        triage=None,
+    )
+    states = run_repair(bag, "selfheal_repair_unknown", {"incident": incident})
+    assert states["retry"] == "success", states
+    assert states["clone"] == states["escalate"] == "skipped", states
+    assert states["cleanup"] == "success", states
+    assert receiver.deliveries == []  # a successful retry pages nobody
+    summary = AuditLog(incident["incident_id"]).summary()
+    assert summary["outcome"] == "retried"
+    retry = next(step for step in summary["steps"] if step["step"] == "retry")
+    assert retry["status"] == "succeeded"
+    assert retry["duration_seconds"] > 0  # the re-run's own time, from the task's start
+    with warehouse.connect() as conn:
+        rows = conn.cursor().execute("select count(*) from DEMO.ANALYTICS.STG_ORDERS").fetchone()
+    assert rows[0] > 0  # the failed selector (stg_orders+) really ran in prod

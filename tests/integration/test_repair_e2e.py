@@ -363,5 +363,8 @@ def test_approve_promotes_and_prod_reruns_green(stack: dict[str, Any], failed: d
     assert str(pipeline.state) == "success"
     audit = AuditLog(failed["incident_id"]).summary()
     assert audit["outcome"] == "resolved"
+    # The clone was asked for AT the failure time; the stand-in has no time travel, and the trail says so.
+    clone = [e for e in AuditLog(failed["incident_id"]).entries() if e["step"] == "clone"][-1]
+    assert "rejected AT(TIMESTAMP =>" in clone["details"]["at_ignored_reason"]
     events = pagerduty_events(stack, failed["fingerprint"])
     assert [event["event_action"] for event in events] == ["trigger", "resolve"]

@@ -290,3 +290,13 @@ def test_render_text_keeps_each_step_on_one_line(store: ArtifactStore) -> None:
     assert len(rows) == 2, rows
     assert "logs_excerpt=11:13:59 10 of 26 PASS unique_stg" in rows[1]
     assert "\x1b" not in rows[1]
+
+
+def test_a_step_audited_once_at_its_end_keeps_its_duration(store: ArtifactStore) -> None:
+    audit = AuditLog("inc-1", store)
+    audit.record("validate", "proposal", seconds=19.4)
+    audit.record("page", "sent", seconds=True)  # not a number: ignored
+    steps = {step["step"]: step for step in audit.summary()["steps"]}
+    assert steps["validate"]["duration_seconds"] == 19.4
+    assert steps["page"]["duration_seconds"] == 0.0
+    assert audit.render_text().splitlines()[1].split()[5] == "19s"

@@ -397,3 +397,13 @@ def test_probe_targets_inputs_outputs_and_one_level_downstream() -> None:
     assert probe_targets(manifest, ["model.p.stg_orders"]) == expected
     # A failed test is probed through the model it tests; the test itself is not a relation.
     assert probe_targets(manifest, ["test.p.not_null"]) == expected
+
+
+def test_dbt_log_excerpt_starts_at_the_error_summary() -> None:
+    from airflow_selfheal.repair import dbt_log_excerpt
+
+    output = (
+        "PASS x\n" * 1000 + "Completed with 1 error:\n  Database Error in model a\nDone. PASS=1 ERROR=1\n"
+    )
+    assert dbt_log_excerpt(output).startswith("Completed with 1 error:")
+    assert dbt_log_excerpt("a" * 10 + "tail", limit=4) == "tail"
