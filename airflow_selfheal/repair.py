@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -856,14 +856,3 @@ def cleanup_step(
     if error:
         raise RuntimeError(f"could not drop clone {clone_database}: {error}")
     return {"outcome": outcome, "clone": clone_database, "clone_dropped": dropped, "swept_orphans": swept}
-
-
-@dataclass
-class StepTimer:
-    """Wall time of a step, for the audit record."""
-
-    started: float = field(default_factory=time.monotonic)
-
-    def seconds(self) -> float:
-        """Seconds since the step started."""
-        return round(time.monotonic() - self.started, 2)
