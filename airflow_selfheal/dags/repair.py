@@ -106,23 +106,24 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
         def route(decided: dict[str, Any]) -> str:
             return str(decided["branch"])
 
-        @task(task_id=BRANCH_RETRY)
-        def retry(decided: dict[str, Any], **context: Any) -> dict[str, Any]:
+        def build_in_prod(
+            context: Mapping[str, Any], decided: Mapping[str, Any], step: str
+        ) -> dict[str, Any]:
+            """``dbt build`` of the failed selector in prod, audited; a failed build fails the task."""
             from airflow_selfheal.repair import run_in_prod
 
             result = run_in_prod(config, decided["select"])
-            _record(
-                context,
-                decided["incident"]["incident_id"],
-                "retry",
-                "succeeded" if result["success"] else "failed",
-                **result,
-            )
+            incident_id = decided["incident"]["incident_id"]
+            _record(context, incident_id, step, "succeeded" if result["success"] else "failed", **result)
             if not result["success"]:
                 raise RuntimeError(
-                    f"the retry of {decided['select']} failed in prod: {result['logs_excerpt']}"
+                    f"{step}: dbt build --select {decided['select']} failed in prod: {result['logs_excerpt']}"
                 )
             return result
+
+        @task(task_id=BRANCH_RETRY)
+        def retry(decided: dict[str, Any], **context: Any) -> dict[str, Any]:
+            return build_in_prod(context, decided, "retry")
 
         def page_escalation(
             context: Mapping[str, Any], incident: Mapping[str, Any], reason: str, logs: str = ""
@@ -294,19 +295,7 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
 
         @task(task_id="rerun")
         def rerun(decided: dict[str, Any], **context: Any) -> dict[str, Any]:
-            from airflow_selfheal.repair import run_in_prod
-
-            result = run_in_prod(config, decided["select"])
-            _record(
-                context,
-                decided["incident"]["incident_id"],
-                "rerun",
-                "succeeded" if result["success"] else "failed",
-                **result,
-            )
-            if not result["success"]:
-                raise RuntimeError(f"the prod re-run of {decided['select']} failed: {result['logs_excerpt']}")
-            return result
+            return build_in_prod(context, decided, "rerun")
 
         @task(task_id="accept_baseline")
         def accept_baseline(decided: dict[str, Any], **context: Any) -> dict[str, Any]:
