@@ -41,11 +41,16 @@ def _audit(incident_id: str) -> Any:
     return AuditLog(incident_id, _store())
 
 
-def _scope(kind: str, context: Mapping[str, Any]) -> str:
-    """Pages are sent once per run (a task retry does not page twice; a new repair run of the incident does)."""
+def _run_key(context: Mapping[str, Any]) -> str:
+    """The run id as a path segment: letters, digits, ``.``, ``_`` and ``-``."""
     import re
 
-    return f"{kind}/{re.sub(r'[^A-Za-z0-9_.-]', '_', str(context['run_id']))}"
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", str(context["run_id"]))
+
+
+def _scope(kind: str, context: Mapping[str, Any]) -> str:
+    """Pages are sent once per run (a task retry does not page twice; a new repair run of the incident does)."""
+    return f"{kind}/{_run_key(context)}"
 
 
 def _record(context: Mapping[str, Any], incident_id: str, step: str, status: str, **details: Any) -> None:
@@ -177,13 +182,12 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
                 reason=outcome.get("reason"),
             )
             if outcome["kind"] != "fix_plan":
-                context["ti"].xcom_push(key="reason", value=outcome["reason"])
                 return "escalate_unfixable"
             return "validate"
 
         @task(task_id="escalate_unfixable")
         def escalate_unfixable(decided: dict[str, Any], **context: Any) -> dict[str, Any]:
-            reason = str(context["ti"].xcom_pull(task_ids="propose", key="reason"))
+            reason = str(context["ti"].xcom_pull(task_ids="propose", key="plan")["reason"])
             return page_escalation(context, decided["incident"], reason)
 
         @task.branch(task_id="validate")
@@ -199,7 +203,7 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
                 cloned["clone_database"],
                 decided["select"],
                 _store(),
-                attempt_key=f"{_scope('run', context).split('/', 1)[1]}-try{ti.try_number}",
+                attempt_key=f"{_run_key(context)}-try{ti.try_number}",
             )
             if result["status"] == "proposal":
                 result["approval_body"] = approval_body(decided["incident"], decided["triage"], result)
