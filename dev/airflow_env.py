@@ -42,6 +42,13 @@ def airflow_environ(airflow_home: Path, warehouse: Warehouse) -> dict[str, str]:
         "SELFHEAL_WAREHOUSE_HOST": warehouse.host,
         "SELFHEAL_WAREHOUSE_PORT": str(warehouse.port),
         "SELFHEAL_DBT_PROJECT_DIR": str(DEMO_PROJECT),
+        # The demo's names for the shipped DAG files (dags/), which derive their own from the project otherwise.
+        "SELFHEAL_PIPELINE_DAG_ID": "shop_pipeline",
+        "SELFHEAL_DBT_GROUP_ID": "shop",
+        "SELFHEAL_BASELINE_NAME": "shop_raw",
+        "SELFHEAL_PROD_DATABASE": "DEMO",
+        "SELFHEAL_WAREHOUSE_CONN_ID": WAREHOUSE_CONN_ID,
+        "SELFHEAL_DBT_SOURCE_RENDERING": "none",
         f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}": warehouse.airflow_conn_uri(),
     }
 

@@ -121,7 +121,7 @@ def bench_parse(repeat: int) -> dict[str, object]:
             airflow_env.dbt_parse()
         trivial = Path(tmp) / "trivial_dag.py"
         trivial.write_text(_TRIVIAL_DAG)
-        pipeline = airflow_env.DAGS_FOLDER / "shop_pipeline.py"
+        pipeline = airflow_env.DAGS_FOLDER / "dbt_pipeline.py"
 
         def measure(path: Path) -> tuple[list[float], list[float]]:
             cold, warm = [], []

@@ -1,6 +1,6 @@
 """Issue 4's acceptance: a cosmos pipeline fails after an upstream rename, and exactly one repair run starts.
 
-The pipeline is a copy of ``dags/shop_pipeline.py`` with the failure capture wired in, in a temp DAG bundle next
+The pipeline is a copy of ``dags/dbt_pipeline.py`` (which wires the failure capture in) under its own DAG id, in a temp DAG bundle next
 to a stub repair DAG; like ``test_dispatch.py``, that bundle is put in front of the default one for this test
 only, so ``dag.test()`` writes the sibling repair DAG to the metadata DB and the callback can trigger it. The
 repair DAG id and the artifacts root come from ``[selfheal]`` settings pointed at test-only values.
@@ -54,16 +54,10 @@ STUB_REPAIR_DAG = textwrap.dedent(
 
 
 def pipeline_source() -> str:
-    """``dags/shop_pipeline.py`` under another DAG id, with the artifact capture and the failure callback."""
-    source = (airflow_env.DAGS_FOLDER / "shop_pipeline.py").read_text()
-    # The example wires the capture and the callback itself; the copy only gets its own DAG id.
+    """``dags/dbt_pipeline.py`` as shipped: it wires the artifact capture and the failure callback itself."""
+    source = (airflow_env.DAGS_FOLDER / "dbt_pipeline.py").read_text()
     assert "on_failure_callback" in source
     assert '"callback": capture_dbt_artifacts' in source
-    edits = [('dag_id="shop_pipeline",', f'dag_id="{PIPELINE}",')]
-    for old, new in edits:
-        # The copy must track the example: fail loudly if it changed shape rather than test something else.
-        assert source.count(old) == 1, f"dags/shop_pipeline.py no longer contains {old!r} exactly once"
-        source = source.replace(old, new)
     return source
 
 
@@ -88,6 +82,7 @@ def bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ]
     monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundles))
     monkeypatch.setenv("AIRFLOW__SELFHEAL__REPAIR_DAG_ID", REPAIR_DAG_ID)
+    monkeypatch.setenv("SELFHEAL_PIPELINE_DAG_ID", PIPELINE)  # the copy's own DAG id, from the settings
     monkeypatch.setenv("AIRFLOW__SELFHEAL__ARTIFACTS_ROOT", str(tmp_path / "artifacts"))
     monkeypatch.setenv("AIRFLOW__SELFHEAL__ENVIRONMENT", "ci")
     return folder

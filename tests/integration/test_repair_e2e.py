@@ -124,7 +124,7 @@ def stack(
     manifest = airflow_env.dbt_parse(project)
     folder = root / "dags"
     folder.mkdir()
-    shutil.copy(airflow_env.DAGS_FOLDER / "shop_pipeline.py", folder / "shop_pipeline.py")
+    shutil.copy(airflow_env.DAGS_FOLDER / "dbt_pipeline.py", folder / "dbt_pipeline.py")
     shutil.copy(airflow_env.DAGS_FOLDER / "selfheal_repair.py", folder / "selfheal_repair.py")
     (folder / "selfheal_repair_timeout.py").write_text(TIMEOUT_DAG)
     bundles = [
