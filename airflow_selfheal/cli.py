@@ -58,8 +58,12 @@ def cmd_drift_check(args: argparse.Namespace) -> int:
         emit(
             f"{args.baseline}: {report.headline}" + (f" [{report.fingerprint}]" if report.fingerprint else "")
         )
-        for event in report.events:
+        for event in report.breaking_events:
             emit(f"  - {event.message}")
+        if report.non_breaking_events:
+            emit(f"  non-breaking ({len(report.non_breaking_events)}, not notified):")
+            for event in report.non_breaking_events:
+                emit(f"  - {event.message}")
     return 1 if report.status == "drift_detected" else 0
 
 

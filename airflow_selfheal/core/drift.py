@@ -15,9 +15,20 @@ signals that produced it:
   tokens, so ``CUSTOMER_EMAIL`` and ``EMAIL_ADDRESS`` share ``EMAIL``) earns up to :data:`COLUMN_NAME_WEIGHT`.
   A matching type alone scores below the threshold, so a dropped column and an unrelated new one of the same
   type stay ``column_removed`` + ``column_added``.
-* **Table renames** pair a removed and an added table whose ``(column name, normalised type)`` sets have a Jaccard
-  overlap of at least :data:`TABLE_RENAME_MIN_OVERLAP`. The confidence is ``0.9 * overlap + 0.1 * name
-  similarity``. Column changes between the two tables are reported against the new table.
+* **Table renames** pair a removed and an added table whose column names have a Jaccard overlap of at least
+  :data:`TABLE_RENAME_MIN_OVERLAP`, a shared name counting 1 when its type family (:func:`type_family`) is the
+  same and half when it changed. The confidence is ``0.9 * overlap + 0.1 * name
+  similarity``, less :data:`TABLE_RENAME_NOISE_PENALTY` when some shared columns differ in length or precision
+  only. Column changes between the two tables are reported against the new table.
+
+Types are paired by **family** (:func:`type_family`: ``VARCHAR(16)`` and ``TEXT`` are both ``VARCHAR``), because a
+copy or a rename often loses declared lengths (Snowflake's ``CREATE TABLE ... AS`` does, and so does the embedded
+stand-in on ``ALTER TABLE ... RENAME TO``); length or precision noise must not hide a rename.
+
+A ``column_type_changed`` event that only widens a column (``VARCHAR(n)`` to ``VARCHAR(m >= n)`` or unbounded,
+``NUMBER(p,s)`` to ``NUMBER(p' >= p,s)``, ``BINARY(n)`` to a longer one) is **non-breaking**
+(:attr:`DriftEvent.breaking` is False): every value that fitted still fits. The report keeps it in ``events``,
+but its status, headline and fingerprint count only breaking events, so notifications and triage ignore it.
 
 Pairs are assigned greedily, best score first, so each column or table pairs at most once; pairs scoring below
 :data:`RENAME_THRESHOLD` are left as a removal plus an addition.
@@ -65,6 +76,9 @@ COLUMN_TYPE_WEIGHT = 0.4
 COLUMN_POSITION_WEIGHT = 0.3
 COLUMN_NAME_WEIGHT = 0.3
 TABLE_RENAME_MIN_OVERLAP = 0.8
+# A column renamed with the same type family but a different length or precision is a little less certain.
+COLUMN_TYPE_FAMILY_WEIGHT = 0.35
+TABLE_RENAME_NOISE_PENALTY = 0.05
 
 # Snowflake's maximum lengths; a column declared at the maximum is the same as one declared without a length.
 SNOWFLAKE_MAX_VARCHAR = 16777216
@@ -204,6 +218,58 @@ def normalize_type(data_type: str) -> str:
             return "BINARY"
         return f"BINARY({args[0]})"
     return text
+
+
+_TYPE_ARGS = re.compile(r"^(?P<base>[A-Z_][A-Z0-9_ ]*?)(?:\((?P<args>[0-9,]+)\))?$")
+
+
+def _type_parts(data_type: str) -> tuple[str, tuple[int, ...]]:
+    """A normalised type split into its name and integer arguments: ``NUMBER(10,2)`` to ``("NUMBER", (10, 2))``."""
+    normalized = normalize_type(data_type)
+    shape = _TYPE_ARGS.match(normalized)
+    if shape is None:
+        return normalized, ()
+    args = tuple(int(part) for part in (shape.group("args") or "").split(",") if part)
+    return shape.group("base").strip(), args
+
+
+def type_family(data_type: str) -> str:
+    """
+    The type without length, precision or scale: what a rename keeps even when a copy loses declared lengths.
+
+    ``VARCHAR(16)``, ``TEXT`` and ``CHAR(3)`` are ``VARCHAR``; ``NUMBER(10,2)`` and ``INT`` are ``NUMBER``;
+    ``TIMESTAMP_NTZ(3)`` is ``TIMESTAMP_NTZ``.
+
+    :param data_type: the type as a warehouse reported it.
+    :return: the family name.
+    """
+    return _type_parts(data_type)[0]
+
+
+def is_widening(old_type: str, new_type: str) -> bool:
+    """
+    Whether a type change only widens the column, so every value the old type held still fits unchanged.
+
+    True for ``VARCHAR(n)`` to ``VARCHAR(m)`` with ``m >= n`` or to unbounded ``VARCHAR``, ``NUMBER(p,s)`` to
+    ``NUMBER(p',s)`` with ``p' >= p``, and ``BINARY(n)`` to a longer or unbounded ``BINARY``. A change of family,
+    of scale, or a narrowing is not.
+
+    :param old_type: the baseline type.
+    :param new_type: the current type.
+    :return: True when the change cannot break a reader.
+    """
+    old_base, old_args = _type_parts(old_type)
+    new_base, new_args = _type_parts(new_type)
+    if old_base != new_base:
+        return False
+    if old_base in ("VARCHAR", "BINARY"):
+        maximum = SNOWFLAKE_MAX_VARCHAR if old_base == "VARCHAR" else SNOWFLAKE_MAX_BINARY
+        old_length = old_args[0] if old_args else maximum
+        new_length = new_args[0] if new_args else maximum
+        return new_length >= old_length
+    if old_base == "NUMBER" and len(old_args) == 2 and len(new_args) == 2:
+        return new_args[1] == old_args[1] and new_args[0] >= old_args[0]
+    return normalize_type(old_type) == normalize_type(new_type)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -545,8 +611,20 @@ class DriftEvent:
         if self.kind == "column_renamed":
             return f"{column} was renamed to {self.new_column} ({inferred})."
         if self.kind == "column_type_changed":
-            return f"{column} changed type from {self.old_type} to {self.new_type}."
+            widened = "" if self.breaking else " (non-breaking: widened)"
+            return f"{column} changed type from {self.old_type} to {self.new_type}{widened}."
         return f"{column} became {'nullable' if self.new_nullable else 'NOT NULL'}."
+
+    @property
+    def breaking(self) -> bool:
+        """
+        Whether the change can break a reader; False only for a type change that widens (:func:`is_widening`).
+
+        Derived from the types, so records written before this flag existed read the same.
+        """
+        if self.kind != "column_type_changed" or not self.old_type or not self.new_type:
+            return True
+        return not is_widening(self.old_type, self.new_type)
 
     @property
     def identity(self) -> tuple[str, ...]:
@@ -579,9 +657,9 @@ class DriftEvent:
 
     def to_dict(self) -> dict[str, Any]:
         """
-        Serialise to a JSON-compatible dict, including the human ``message``.
+        Serialise to a JSON-compatible dict, including the human ``message`` and the derived ``breaking``.
 
-        :return: every field plus ``message``.
+        :return: every field plus ``breaking`` and ``message``.
         """
         return {
             "kind": self.kind,
@@ -595,13 +673,14 @@ class DriftEvent:
             "new_table": self.new_table,
             "confidence": self.confidence,
             "reason": self.reason,
+            "breaking": self.breaking,
             "message": self.message,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DriftEvent:
         """
-        Rebuild an event from :meth:`to_dict` output; ``message`` is derived, so it is not read.
+        Rebuild an event from :meth:`to_dict` output; ``message`` and ``breaking`` are derived, so not read.
 
         :param data: the dict.
         :return: the event.
@@ -649,33 +728,46 @@ class DriftReport:
             raise ValueError(f"status must be one of {REPORT_STATUSES}, got {self.status!r}")
 
     @property
+    def breaking_events(self) -> tuple[DriftEvent, ...]:
+        """The events that can break a reader: what the headline, fingerprint, notifications and triage use."""
+        return tuple(event for event in self.events if event.breaking)
+
+    @property
+    def non_breaking_events(self) -> tuple[DriftEvent, ...]:
+        """The widening type changes, listed apart; they neither page nor explain a failure."""
+        return tuple(event for event in self.events if not event.breaking)
+
+    @property
     def fingerprint(self) -> str:
         """
-        The first 16 hex digits of a sha256 over the sorted set of the events' identities; ``""`` without events.
+        The first 16 hex digits of a sha256 over the sorted set of the breaking events' identities, else ``""``.
 
-        Messages, confidences and reasons are left out, so the same set of changes gives the same fingerprint.
+        Messages, confidences and reasons are left out, so the same set of changes gives the same fingerprint;
+        non-breaking events are left out too, so widening noise never re-notifies.
         """
-        if not self.events:
+        events = self.breaking_events
+        if not events:
             return ""
-        identities = sorted({event.identity for event in self.events})
+        identities = sorted({event.identity for event in events})
         canonical = json.dumps(identities, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
     @property
     def headline(self) -> str:
-        """``clean``, ``drift detected (3 changes)`` or ``no baseline``."""
+        """``clean``, ``drift detected (3 changes)`` or ``no baseline``; non-breaking events are not counted."""
         if self.status == "no_baseline":
             return "no baseline"
         if self.status == "clean":
             return "clean"
-        count = len(self.events)
+        count = len(self.breaking_events) or len(self.events)
         return f"drift detected ({count} change{'' if count == 1 else 's'})"
 
     def to_dict(self) -> dict[str, Any]:
         """
         Serialise to a JSON-compatible dict, e.g. for XCom.
 
-        :return: ``status``, ``headline``, ``fingerprint``, ``baseline_hash``, ``current_hash`` and ``events``.
+        :return: ``status``, ``headline``, ``fingerprint``, ``baseline_hash``, ``current_hash``, ``events`` and
+            ``non_breaking_changes`` (how many of the events are non-breaking).
         """
         return {
             "status": self.status,
@@ -684,12 +776,13 @@ class DriftReport:
             "baseline_hash": self.baseline_hash,
             "current_hash": self.current_hash,
             "events": [event.to_dict() for event in self.events],
+            "non_breaking_changes": len(self.non_breaking_events),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DriftReport:
         """
-        Rebuild a report from :meth:`to_dict` output; ``headline`` and ``fingerprint`` are derived.
+        Rebuild a report from :meth:`to_dict` output; ``headline``, ``fingerprint`` and the counts are derived.
 
         :param data: the dict.
         :return: the report.
@@ -722,12 +815,16 @@ def _name_similarity(old_name: str, new_name: str) -> float:
 
 
 def _score_column_rename(removed: ColumnSchema, added: ColumnSchema) -> tuple[float, str] | None:
-    """Score a (removed, added) pair as a rename; None unless the normalised types match."""
-    removed_type = normalize_type(removed.data_type)
-    if removed_type != normalize_type(added.data_type):
+    """Score a (removed, added) pair as a rename; None unless the types are of the same family."""
+    removed_type, added_type = normalize_type(removed.data_type), normalize_type(added.data_type)
+    if removed_type == added_type:
+        score = COLUMN_TYPE_WEIGHT
+        signals = [f"same type {removed_type}"]
+    elif type_family(removed_type) == type_family(added_type):
+        score = COLUMN_TYPE_FAMILY_WEIGHT
+        signals = [f"same type family {type_family(removed_type)} ({removed_type} -> {added_type})"]
+    else:
         return None
-    score = COLUMN_TYPE_WEIGHT
-    signals = [f"same type {removed_type}"]
     if removed.position == added.position:
         score += COLUMN_POSITION_WEIGHT
         signals.append(f"same position {removed.position}")
@@ -827,36 +924,66 @@ def _diff_columns(table: str, old: TableSchema, new: TableSchema) -> list[DriftE
     return events
 
 
-def _column_signature(table: TableSchema) -> frozenset[tuple[str, str]]:
-    return frozenset((column.name, normalize_type(column.data_type)) for column in table.columns)
+def _column_families(table: TableSchema) -> dict[str, str]:
+    """Column name to type family: a copy that loses declared lengths keeps it."""
+    return {column.name: type_family(column.data_type) for column in table.columns}
+
+
+def _length_noise(old_table: TableSchema, new_table: TableSchema) -> list[str]:
+    """Shared columns of one family whose exact types differ, e.g. ``NAME VARCHAR(16) -> VARCHAR``."""
+    new_types = {column.name: normalize_type(column.data_type) for column in new_table.columns}
+    noise = []
+    for column in sorted(old_table.columns, key=lambda col: col.position):
+        old_type, new_type = normalize_type(column.data_type), new_types.get(column.name)
+        if new_type is not None and new_type != old_type and type_family(new_type) == type_family(old_type):
+            noise.append(f"{column.name} {old_type} -> {new_type}")
+    return noise
 
 
 def _table_rename_candidates(
     removed: list[TableSchema], added: list[TableSchema]
 ) -> list[tuple[float, str, str, str]]:
-    """Score removed/added table pairs whose column sets overlap enough; an inverted index keeps this sparse."""
-    added_signatures = {table.key: _column_signature(table) for table in added}
-    tables_by_column: dict[tuple[str, str], list[str]] = {}
-    for key, signature in added_signatures.items():
-        for column in signature:
-            tables_by_column.setdefault(column, []).append(key)
+    """
+    Score removed/added table pairs whose columns overlap enough; an inverted index on names keeps this sparse.
+
+    The overlap is the Jaccard index of the column names, where a shared name of the same type family counts
+    1 and one whose family changed (a real type change in the same move) counts half.
+    """
+    added_families = {table.key: _column_families(table) for table in added}
+    added_tables = {table.key: table for table in added}
+    tables_by_column: dict[str, list[str]] = {}
+    for key, families in added_families.items():
+        for name in families:
+            tables_by_column.setdefault(name, []).append(key)
     candidates = []
     for old_table in removed:
-        old_signature = _column_signature(old_table)
-        shared = Counter(key for column in old_signature for key in tables_by_column.get(column, ()))
-        for new_key, shared_count in shared.items():
-            new_signature = added_signatures[new_key]
-            overlap = shared_count / len(old_signature | new_signature)
+        old_families = _column_families(old_table)
+        shared = Counter(key for name in old_families for key in tables_by_column.get(name, ()))
+        for new_key in shared:
+            new_families = added_families[new_key]
+            union = len(old_families.keys() | new_families.keys())
+            same = [name for name in old_families if new_families.get(name) == old_families[name]]
+            by_name = [
+                name
+                for name in old_families
+                if name in new_families and new_families[name] != old_families[name]
+            ]
+            overlap = (len(same) + 0.5 * len(by_name)) / union
             if overlap < TABLE_RENAME_MIN_OVERLAP:
                 continue
             old_name = old_table.key.split(".", 1)[1]
             new_name = new_key.split(".", 1)[1]
             similarity = _name_similarity(old_name, new_name)
-            confidence = min(1.0, round(0.9 * overlap + 0.1 * similarity, 2))
-            reason = (
-                f"same columns {shared_count}/{len(old_signature | new_signature)} by name and type; "
-                f"name similarity {similarity:.2f}"
-            )
+            noise = _length_noise(old_table, added_tables[new_key])
+            score = 0.9 * overlap + 0.1 * similarity - (TABLE_RENAME_NOISE_PENALTY if noise else 0.0)
+            confidence = max(0.0, min(1.0, round(score, 2)))
+            matched_by = "name and type family" if noise else "name and type"
+            reason = f"same columns {len(same)}/{union} by {matched_by}"
+            if by_name:
+                reason += f", {len(by_name)} more by name only ({', '.join(sorted(by_name)[:3])})"
+            reason += f"; name similarity {similarity:.2f}"
+            if noise:
+                reason += f"; length or precision differs for {len(noise)} ({', '.join(noise[:3])})"
             candidates.append((confidence, old_table.key, new_key, reason))
     return candidates
 
@@ -897,7 +1024,8 @@ def diff_snapshots(
         ``DATABASE.SCHEMA.TABLE``. One missing from both snapshots yields ``table_not_found``; one only in the
         baseline yields ``table_removed`` as usual.
     :return: the report; ``no_baseline`` without a baseline (with only ``table_not_found`` events),
-        otherwise ``clean`` or ``drift_detected``.
+        otherwise ``drift_detected`` when a breaking event is found, else ``clean`` (which may still list
+        non-breaking events).
     :raises ValueError: if a snapshot holds the same ``SCHEMA.NAME`` in two databases.
     """
     current_tables = _tables_by_key(current, "current")
@@ -941,7 +1069,7 @@ def diff_snapshots(
     )
 
     return DriftReport(
-        status="drift_detected" if events else "clean",
+        status="drift_detected" if any(event.breaking for event in events) else "clean",
         events=tuple(sorted(events, key=DriftEvent.sort_key)),
         baseline_hash=baseline.content_hash,
         current_hash=current.content_hash,

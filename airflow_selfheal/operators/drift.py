@@ -257,8 +257,10 @@ class SchemaDriftCheckOperator(_SchemaOperator):
             "baseline_name": self.baseline_name,
             "baseline_version": current and current[0],
         }
-        for event in report.events:
+        for event in report.breaking_events:
             self.log.warning("drift: %s", event.message)
+        for event in report.non_breaking_events:
+            self.log.info("non-breaking drift (not notified): %s", event.message)
         if report.status == "no_baseline":
             self.log.warning(
                 "No accepted baseline %r yet: run SchemaSnapshotOperator after a green build, or "
@@ -266,12 +268,12 @@ class SchemaDriftCheckOperator(_SchemaOperator):
                 self.baseline_name,
                 self.baseline_name,
             )
-        if report.events:
+        if report.breaking_events:
             result["notification"] = self._notify(report, current[0] if current else None)
         if report.status == "drift_detected":
             message = f"{self.baseline_name}: {report.headline} [{report.fingerprint}]"
             if self.policy is DriftPolicy.FAIL:
-                raise AirflowException(message + "\n" + "\n".join(e.message for e in report.events))
+                raise AirflowException(message + "\n" + "\n".join(e.message for e in report.breaking_events))
             if self.policy is DriftPolicy.WARN:
                 self.log.warning(message)
             else:
@@ -300,17 +302,22 @@ class SchemaDriftCheckOperator(_SchemaOperator):
 def drift_page(
     baseline_name: str, report: DriftReport, baseline_version: str | None, *, pipeline: str
 ) -> Page:
-    """The warning page for a drift report: the changes in plain words, deduplicated by the set of changes."""
+    """
+    The warning page for a drift report: the breaking changes in plain words, deduplicated by their set.
+
+    Non-breaking changes (a widened column) are only counted in ``details``: they are noise to on-call.
+    """
     return Page(
         title=f"Source schema drift for {baseline_name}: {report.headline}",
         severity="warning",
         dedup_key=f"drift-{baseline_name}-{report.fingerprint or report.status}",
-        sections=(("Changes", format_lines([event.message for event in report.events])),),
+        sections=(("Changes", format_lines([event.message for event in report.breaking_events])),),
         details={
             "baseline": baseline_name,
             "baseline_version": baseline_version or "none",
             "pipeline": pipeline,
-            "changes": len(report.events),
+            "changes": len(report.breaking_events),
+            "non_breaking_changes": len(report.non_breaking_events),
             "fingerprint": report.fingerprint,
         },
         group=pipeline,
