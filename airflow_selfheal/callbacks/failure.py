@@ -466,7 +466,7 @@ class SelfhealFailureNotifier(BaseNotifier):
     def _build(self, values: Mapping[str, Any]) -> tuple[Incident, ArtifactStore | None]:
         from airflow_selfheal.core.incident import build_incident
         from airflow_selfheal.core.redaction import redact
-        from airflow_selfheal.core.triage import classify
+        from airflow_selfheal.core.triage import classify, lineage_relations
 
         missing: list[str] = []
         key = task_key(values)
@@ -548,6 +548,7 @@ class SelfhealFailureNotifier(BaseNotifier):
             test_name=test_name,
             status=None if primary_result is None else _text(primary_result.get("status")),
             drift_events=drift_events,
+            lineage=lineage_relations(manifest, unique_ids),
         )
         return incident.with_triage(triage.to_dict()), store
 

@@ -387,6 +387,23 @@ RULES: tuple[_Rule, ...] = (
         _F.TYPE_MISMATCH,
         r"Cannot compare values of type (?P<type_left>\w{1,64}) and type (?P<type_right>\w{1,64})",
     ),
+    _rule(
+        "duckdb_cannot_mix",
+        _F.TYPE_MISMATCH,
+        r"Cannot mix values of type (?P<type_left>\w{1,64}) and (?:type )?(?P<type_right>\w{1,64})",
+    ),
+    # DuckDB says this under several prefixes (Conversion Error, Invalid Input Error) depending on the operator.
+    _rule(
+        "duckdb_could_not_convert",
+        _F.TYPE_MISMATCH,
+        r"Could not convert string [\"'](?P<value>[^\"'\n]{0,255})[\"'] to (?P<type>\w{1,64})",
+        r"when casting from source column (?P<column>[\w$]{1,255})",
+    ),
+    _rule(
+        "sf_function_argument_type",
+        _F.TYPE_MISMATCH,
+        r"Function (?P<name>[\w$.]{1,255}) does not support (?P<type>[\w(), ]{1,80}?) argument type",
+    ),
     # --- Dependency: the dbt graph or the installed packages lack something.
     _rule(
         "dbt_missing_node",
@@ -694,14 +711,77 @@ def _best(events: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     return max(events, key=_confidence) if events else None
 
 
+def _is_breaking(event: Mapping[str, Any]) -> bool:
+    """An event's ``breaking`` flag; records written before the flag existed are judged from their types."""
+    flag = event.get("breaking")
+    if isinstance(flag, bool):
+        return flag
+    if event.get("kind") != "column_type_changed" or not event.get("old_type") or not event.get("new_type"):
+        return True
+    from airflow_selfheal.core.drift import is_widening
+
+    return not is_widening(str(event["old_type"]), str(event["new_type"]))
+
+
+def _on_lineage(event: Mapping[str, Any], lineage: Sequence[str]) -> bool:
+    """Whether the event's table (or a renamed table's new name) is one the failing node reads."""
+    tables = [_upper(event.get("table")), _upper(event.get("new_table"))]
+    return any(table and _same_relation(relation, table) for relation in lineage for table in tables)
+
+
+def _mentioned(text: str, column: str) -> bool:
+    """Whether a column name occurs as a word in the error text (DuckDB quotes the failing SQL line)."""
+    if not column:
+        return False
+    return re.search(rf"(?<![\w$]){re.escape(column)}(?![\w$])", text, re.IGNORECASE) is not None
+
+
+def _type_change_cause(
+    events: Sequence[Mapping[str, Any]], wanted: set[str], text: str, lineage: Sequence[str]
+) -> Mapping[str, Any] | None:
+    """
+    The breaking type change that explains a type mismatch, most certain evidence first.
+
+    Engines rarely name the column (``No function matches ... '/(VARCHAR, INTEGER_LITERAL)'``, ``Numeric value
+    'abc' is not recognized``), so the candidates are the type changes on the relations the failing node reads
+    (when its lineage is known); among them the one whose column the error names, else the one whose column the
+    error text mentions, else the only one.
+    """
+    changes = [event for event in events if event["kind"] == "column_type_changed"]
+    if lineage:
+        on_lineage = [event for event in changes if _on_lineage(event, lineage)]
+        changes = on_lineage or [event for event in changes if _upper(event.get("column")) in wanted]
+    for matches in (
+        [event for event in changes if _upper(event.get("column")) in wanted],
+        [event for event in changes if _mentioned(text, _upper(event.get("column")))],
+        changes,
+    ):
+        if matches:
+            # The strongest evidence that matches anything decides; two different columns there is ambiguous.
+            distinct = {(_upper(event.get("table")), _upper(event.get("column"))) for event in matches}
+            return matches[0] if len(distinct) == 1 else None
+    return None
+
+
 def _root_cause(
     failure_class: FailureClass,
     columns: Sequence[str],
     relations: Sequence[str],
     drift_events: Sequence[Mapping[str, Any]],
+    text: str = "",
+    lineage: Sequence[str] = (),
 ) -> RootCause | None:
-    """Name the upstream change behind a missing column, missing relation or type mismatch, if one fits."""
-    events = [event for event in drift_events if isinstance(event, Mapping) and event.get("kind")]
+    """
+    Name the upstream change behind a missing column, missing relation or type mismatch, if one fits.
+
+    Non-breaking events (a widened column) never explain a failure and are left out. With ``lineage`` (the
+    relations the failing node reads), events on those relations are preferred.
+    """
+    events = [
+        event
+        for event in drift_events
+        if isinstance(event, Mapping) and event.get("kind") and _is_breaking(event)
+    ]
     wanted = {column.upper() for column in columns}
     if failure_class is FailureClass.MISSING_COLUMN and wanted:
         matching = [
@@ -709,6 +789,8 @@ def _root_cause(
             for event in events
             if event["kind"] in ("column_renamed", "column_removed") and _upper(event.get("column")) in wanted
         ]
+        if lineage:
+            matching = [event for event in matching if _on_lineage(event, lineage)] or matching
         event = _best(matching)
         if event is None:
             return None
@@ -723,9 +805,7 @@ def _root_cause(
             "upstream_column_removed", f"Upstream column removed: {table}.{column}.", dict(event)
         )
     if failure_class is FailureClass.TYPE_MISMATCH:
-        changes = [event for event in events if event["kind"] == "column_type_changed"]
-        matching = [event for event in changes if _upper(event.get("column")) in wanted]
-        event = _best(matching) if matching else (changes[0] if len(changes) == 1 else None)
+        event = _type_change_cause(events, wanted, text, lineage)
         if event is None:
             return None
         message = (
@@ -753,6 +833,49 @@ def _root_cause(
             message = f"Upstream table removed: {table}."
         return RootCause("upstream_table_removed", message, dict(event))
     return None
+
+
+def lineage_relations(manifest: Mapping[str, Any] | None, unique_ids: Sequence[str]) -> list[str]:
+    """
+    ``SCHEMA.TABLE`` of every relation the nodes read, directly or through their ancestors (``parent_map``).
+
+    A failed test reads what its model reads; a failed model reads its sources, seeds, snapshots and models.
+    Sources are named by their ``identifier``, models by their ``alias``, as the warehouse stores them.
+
+    :param manifest: the parsed ``manifest.json``, or None (then nothing is known).
+    :param unique_ids: the failed nodes.
+    :return: the relations, sorted; empty without a manifest.
+    """
+    if not isinstance(manifest, Mapping):
+        return []
+    nodes = manifest.get("nodes") or {}
+    sources = manifest.get("sources") or {}
+    parent_map = manifest.get("parent_map") or {}
+    seen: set[str] = set()
+    pending = [str(unique_id) for unique_id in unique_ids]
+    while pending:
+        current = pending.pop()
+        parents = parent_map.get(current)
+        if parents is None:
+            found = nodes.get(current) or {}
+            parents = (found.get("depends_on") or {}).get("nodes") or () if isinstance(found, Mapping) else ()
+        for parent in parents:
+            if parent not in seen:
+                seen.add(str(parent))
+                pending.append(str(parent))
+    relations = set()
+    for unique_id in seen:
+        node = nodes.get(unique_id) or sources.get(unique_id)
+        if not isinstance(node, Mapping) or not node.get("schema"):
+            continue
+        if node.get("resource_type") == "source":
+            name = node.get("identifier") or node.get("name")
+        elif node.get("resource_type") in ("model", "seed", "snapshot"):
+            name = node.get("alias") or node.get("name")
+        else:
+            continue
+        relations.add(f"{node['schema']}.{name}".upper().replace('"', ""))
+    return sorted(relations)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -820,6 +943,7 @@ def classify(
     test_name: str | None = None,
     status: str | None = None,
     drift_events: Sequence[Mapping[str, Any]] = (),
+    lineage: Sequence[str] = (),
 ) -> Triage:
     r"""
     Classify a dbt node failure and recommend an action.
@@ -842,6 +966,9 @@ def classify(
         ``relationships``); None for a singular test or when unknown.
     :param status: the ``run_results.json`` status: ``error``, ``fail``, ``warn``, ``runtime error``...
     :param drift_events: drift event dicts (``DriftEvent.to_dict()``) to correlate with the error.
+    :param lineage: the relations the failed node reads, directly or through its parents, as ``SCHEMA.TABLE``
+        (see :func:`lineage_relations`); drift on them is preferred as the root cause, and a type change must
+        be on one of them unless the error names its column.
     :return: the triage.
     """
     text = _clean(_window(error_text if isinstance(error_text, str) else str(error_text)))
@@ -889,7 +1016,7 @@ def classify(
 
     node = _failed_node(text)
     relations = [item for item in identifiers if item not in columns]
-    root_cause = _root_cause(failure_class, columns, relations, drift_events)
+    root_cause = _root_cause(failure_class, columns, relations, drift_events, text, lineage)
     policy = POLICIES[failure_class]
     return Triage(
         failure_class=failure_class,
