@@ -177,6 +177,132 @@ def failed_selector(incident: Mapping[str, Any]) -> str:
     return " ".join(dict.fromkeys(names))
 
 
+_YAML_SECTIONS = {"models": "model", "seeds": "seed", "snapshots": "snapshot"}
+
+
+def _node_selector(node: Mapping[str, Any]) -> str | None:
+    """How ``dbt build --select`` names a node: ``name+`` for what builds, the bare name for a test."""
+    resource_type = node.get("resource_type")
+    name = node.get("name")
+    if not name:
+        return None
+    if resource_type == "source":
+        return f"source:{node.get('source_name')}.{name}+"
+    if resource_type == "test":
+        return str(name)
+    if resource_type in ("model", "seed", "snapshot"):
+        return f"{name}+"
+    return None
+
+
+def _changed_yaml_entries(old_text: str | None, new_text: str) -> set[tuple[str, ...]] | None:
+    """
+    ``("source", source, table)`` and ``(resource_type, name)`` of the YAML entries whose content changed.
+
+    :return: None when either side does not load as a dbt properties file (then every entry counts).
+    """
+    import yaml
+
+    try:
+        old, new = yaml.safe_load(old_text or "") or {}, yaml.safe_load(new_text) or {}
+    except yaml.YAMLError:
+        return None
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return None
+
+    def entries(data: Mapping[str, Any]) -> dict[tuple[str, ...], Any]:
+        found: dict[tuple[str, ...], Any] = {}
+        for source in data.get("sources") or ():
+            if not isinstance(source, dict):
+                continue
+            for table in source.get("tables") or ():
+                if isinstance(table, dict):
+                    found[("source", str(source.get("name")), str(table.get("name")))] = (
+                        {key: value for key, value in source.items() if key != "tables"},
+                        table,
+                    )
+        for section, resource_type in _YAML_SECTIONS.items():
+            for item in data.get(section) or ():
+                if isinstance(item, dict):
+                    found[(resource_type, str(item.get("name")))] = item
+        return found
+
+    before, after = entries(old), entries(new)
+    return {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
+
+
+def validation_selector(
+    incident: Mapping[str, Any],
+    changes: Mapping[str, str],
+    manifest: Mapping[str, Any],
+    project_files: Mapping[str, str] | None = None,
+) -> str:
+    """
+    What validation and the post-promotion prod re-run build, e.g. ``stg_trips+ unique_stg_trips_trip_id``.
+
+    That is the nodes a fix edits, their children, and the failed nodes. A failed data test is fixed in the model it tests, so selecting the test alone would check the fix against
+    the old data. Each changed file maps to manifest nodes through ``original_file_path``: a SQL file to its
+    model, snapshot, seed or singular test; a YAML file to the models, seeds, snapshots and sources whose
+    entries it changes (``patch_path`` / ``original_file_path``), or to every one it declares when the change
+    cannot be read entry by entry. Files the manifest does not know (new guard tests) select nothing.
+
+    :param incident: ``Incident.to_dict()``; its ``nodes`` are the failed ones.
+    :param changes: the plan's changes, project-relative path to new text.
+    :param manifest: the live project's ``manifest.json``.
+    :param project_files: the files before the fix, path to text, to tell which YAML entries changed.
+    :return: space-separated dbt selectors, edited nodes first, each once.
+    :raises ValueError: when neither the fix nor the incident selects anything.
+    """
+    nodes = {**(manifest.get("sources") or {}), **(manifest.get("nodes") or {})}
+    by_file: dict[str, list[Mapping[str, Any]]] = {}
+    for node in nodes.values():
+        if not hasattr(node, "get"):
+            continue
+        paths = {str(node.get("original_file_path") or "")}
+        if node.get("patch_path"):
+            paths.add(str(node["patch_path"]).split("://", 1)[-1])
+        for path in paths - {""}:
+            by_file.setdefault(path, []).append(node)
+    selectors: list[str] = []
+    for path in sorted(changes):
+        declared = by_file.get(path, [])
+        if path.endswith((".yml", ".yaml")):
+            changed = _changed_yaml_entries((project_files or {}).get(path), changes[path])
+            if changed is not None:
+                declared = [
+                    node
+                    for node in declared
+                    if (node.get("resource_type"), node.get("name")) in changed
+                    or ("source", node.get("source_name"), node.get("name")) in changed
+                ]
+            # A generic test declared in the file is a child of the node it tests, which `+` already selects.
+            declared = [node for node in declared if node.get("resource_type") != "test"]
+        declared = sorted(declared, key=lambda node: (str(node.get("resource_type")), str(node.get("name"))))
+        selectors.extend(found for found in map(_node_selector, declared) if found)
+    for node in incident.get("nodes") or ():
+        known = nodes.get(str(node.get("unique_id"))) or node
+        found = _node_selector({**node, **known}) if known else None
+        selectors.append(found or f"{node['name']}+")
+    if not selectors:
+        raise ValueError(
+            f"neither the fix nor incident {incident.get('incident_id')} names a dbt node to validate"
+        )
+    return " ".join(dict.fromkeys(selectors))
+
+
+def promoted_selector(proposal: Mapping[str, Any] | None, failed: str) -> str:
+    """
+    What the post-promotion prod re-run builds: the selector the proposal was validated with.
+
+    :param proposal: the validate task's result; records from before the selector was carried have none.
+    :param failed: the failed selector, for those older records.
+    :return: the selector.
+    """
+    proposal = proposal or {}
+    validation = proposal.get("validation") or {}
+    return str(proposal.get("select") or validation.get("select") or failed)
+
+
 def triage_step(incident: Mapping[str, Any]) -> dict[str, Any]:
     """
     The triage of the incident (the callback's, or a fresh :func:`~airflow_selfheal.core.triage.classify`).
@@ -287,7 +413,8 @@ def propose_step(
     """
     The deterministic rule's plan for the incident, stored on the artifacts root for the validate task.
 
-    :return: ``FixPlan.to_dict()`` plus ``plan_path``, or ``Escalation.to_dict()``.
+    :return: ``FixPlan.to_dict()`` plus ``plan_path`` and ``select`` (:func:`validation_selector`), or
+        ``Escalation.to_dict()``.
     """
     from airflow_selfheal.core.fixes import propose_fix
     from airflow_selfheal.core.rules import RULES_FILE, load_rules
@@ -302,6 +429,7 @@ def propose_step(
     ).to_dict()
     if outcome["kind"] == "fix_plan":
         outcome["allowed_paths"] = list(rules.allowed_paths)
+        outcome["select"] = validation_selector(incident, outcome["changes"], manifest, files)
         plan_path = f"incidents/{incident['incident_id']}/{PLAN_FILE}"
         store.path(plan_path).parent.mkdir(parents=True, exist_ok=True)
         store.path(plan_path).write_text(json.dumps(outcome, indent=2, sort_keys=True))
@@ -405,7 +533,10 @@ def validate_step(
     attempt_key: str = "manual",
 ) -> dict[str, Any]:
     """
-    Re-create the sandbox from the live project and the plan, and ``dbt build --select <select>`` it in the clone.
+    Re-create the sandbox from the live project and the plan, and ``dbt build`` it in the clone.
+
+    The build selects the plan's ``select`` (:func:`validation_selector`: the edited models, their children and
+    the failed nodes), or ``select`` for a plan recorded without one.
 
     The evidence is published under ``incidents/<id>/proposals/<attempt_key>/<files hash>``: published files
     are never overwritten, so each repair run (and each retry of this task) has its own ``attempt_key``.
@@ -420,6 +551,8 @@ def validate_step(
 
     incident_id = str(incident["incident_id"])
     fix = FixPlan.from_dict(plan)
+    # The plan's selector rebuilds the edited models; a plan recorded before it was carried has only ``select``.
+    select = str(plan.get("select") or select)
     # One sandbox per run and attempt: a concurrent run elsewhere (another deployment, a zombie) never shares it.
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", attempt_key) or ".." in attempt_key:
         raise ValueError(
@@ -479,6 +612,7 @@ def validate_step(
         "rationale": fix.rationale,
         "changed_files": sandbox.changed_files,
         "files_hash": result.files_hash,
+        "select": result.select,
         "diff": sandbox.diff()[:DIFF_LIMIT],
         "validation": {
             "attempt": result.attempt,

@@ -299,7 +299,12 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
 
         @task(task_id="rerun")
         def rerun(decided: dict[str, Any], **context: Any) -> dict[str, Any]:
-            return build_in_prod(context, decided, "rerun")
+            from airflow_selfheal.repair import promoted_selector
+
+            # Prod rebuilds what validation built: the fixed models and their children, not only the failed node.
+            validated = context["ti"].xcom_pull(task_ids="validate", key="result")
+            select = promoted_selector(validated, decided["select"])
+            return build_in_prod(context, {**decided, "select": select}, "rerun")
 
         @task(task_id="accept_baseline")
         def accept_baseline(decided: dict[str, Any], **context: Any) -> dict[str, Any]:
