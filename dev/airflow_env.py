@@ -18,11 +18,18 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DAGS_FOLDER = REPO_ROOT / "dags"
 DEMO_PROJECT = REPO_ROOT / "dev" / "demo_project"
+# The second dev project, of another shape (see dev/projects.py).
+RIDES_PROJECT = REPO_ROOT / "dev" / "rides_project"
 WAREHOUSE_CONN_ID = "selfheal_warehouse"
 
 
-def airflow_environ(airflow_home: Path, warehouse: Warehouse) -> dict[str, str]:
-    """Environment variables for an isolated Airflow on SQLite that talks to ``warehouse``."""
+def airflow_environ(
+    airflow_home: Path, warehouse: Warehouse, project_dir: Path = DEMO_PROJECT
+) -> dict[str, str]:
+    """Environment variables for an isolated Airflow on SQLite that talks to ``warehouse``.
+
+    :param project_dir: the dbt project the pipeline and repair DAGs run (default the demo shop).
+    """
     return {
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
@@ -38,10 +45,10 @@ def airflow_environ(airflow_home: Path, warehouse: Warehouse) -> dict[str, str]:
         "SCARF_NO_ANALYTICS": "true",
         "DO_NOT_TRACK": "1",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
-        "DBT_PROFILES_DIR": str(DEMO_PROJECT),
+        "DBT_PROFILES_DIR": str(project_dir),
         "SELFHEAL_WAREHOUSE_HOST": warehouse.host,
         "SELFHEAL_WAREHOUSE_PORT": str(warehouse.port),
-        "SELFHEAL_DBT_PROJECT_DIR": str(DEMO_PROJECT),
+        "SELFHEAL_DBT_PROJECT_DIR": str(project_dir),
         # The demo's names for the shipped DAG files (dags/), which derive their own from the project otherwise.
         "SELFHEAL_PIPELINE_DAG_ID": "shop_pipeline",
         "SELFHEAL_DBT_GROUP_ID": "shop",
