@@ -13,6 +13,12 @@ Usage::
 
 A database file becomes visible to a session only after a session has logged in naming that database, so
 clients always pass ``database=`` when they connect (the demo profile and connection do).
+
+fakesnow keeps what DuckDB cannot store (declared VARCHAR lengths, table comments, users, stages) in extension
+tables of its in-memory ``_fs_global`` database, which ``db_path`` does not persist. Without them, every
+``VARCHAR(16)`` reads back as ``TEXT`` after a restart, which the drift check saw as a type change of every
+such column. :func:`_persist_global_metadata` attaches ``_fs_global`` from ``GLOBAL_METADATA_FILE`` in the data
+directory instead, so those tables survive a restart like the databases do.
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = int(os.environ.get("SELFHEAL_WAREHOUSE_PORT", "8765"))
 DEFAULT_DATA_DIR = Path(os.environ.get("SELFHEAL_WAREHOUSE_DIR", REPO_ROOT / ".demo" / "warehouse"))
 FAKESNOW_VERSION = "0.12.1"
+# Not ``*.db``: fakesnow opens ``<data dir>/<DATABASE>.db`` for a database a session names.
+GLOBAL_METADATA_FILE = "_fs_global.duckdb"
 
 
 class WarehouseError(RuntimeError):
@@ -147,15 +155,39 @@ def serve(host: str, port: int, data_dir: Path) -> None:
     import fakesnow.server
     from fakesnow.instance import FakeSnow
 
-    fakesnow.server.shared_fs = FakeSnow(db_path=str(data_dir))
+    shared = FakeSnow(db_path=str(data_dir))
+    _persist_global_metadata(shared, data_dir)
+    fakesnow.server.shared_fs = shared
     server = uvicorn.Server(
         uvicorn.Config(fakesnow.server.app, host=host, port=port, log_level="warning", access_log=False)
     )
     server.run()
+    with contextlib.suppress(Exception):  # the WAL is replayed on the next start if this fails
+        shared.duck_conn.execute("CHECKPOINT _fs_global")
     # DuckDB's bindings print harmless leak notices at interpreter teardown; the data is already on disk.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def _persist_global_metadata(shared: Any, data_dir: Path) -> None:
+    """
+    Re-attach fakesnow's ``_fs_global`` database from a file in ``data_dir``, keeping its extension tables.
+
+    ``FakeSnow()`` attaches it in memory and creates the extension tables and views in it; they are created with
+    ``if not exists``, so running the same creation SQL on the file-backed copy creates them once and keeps what
+    an earlier run stored.
+    """
+    from fakesnow import info_schema
+    from fakesnow.instance import GLOBAL_DATABASE_NAME
+    from fakesnow.transforms import show
+
+    path = (data_dir / GLOBAL_METADATA_FILE).resolve()
+    conn = shared.duck_conn
+    conn.execute(f"DETACH {GLOBAL_DATABASE_NAME}")
+    conn.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS {GLOBAL_DATABASE_NAME}")
+    conn.execute(info_schema.fs_global_creation_sql())
+    conn.execute(show.fs_global_creation_sql())
 
 
 def wait_ready(
