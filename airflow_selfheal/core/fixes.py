@@ -529,11 +529,11 @@ class _Masked:
     sources: dict[str, tuple[str, str]]  # identifier placeholder (lower case) -> (source name, table name)
     expressions: dict[str, str]  # identifier placeholder (lower case) -> Jinja expression
 
-    def unmask(self, text: str) -> str:
+    def unmask(self, text: str, overrides: Mapping[str, str] | None = None) -> str:
         for placeholder, jinja in self.segments.items():
             if text.count(placeholder) != 1:
                 raise _Escalate(f"rewriting {self.path} would lose or repeat the Jinja {_one_line(jinja)!r}")
-            text = text.replace(placeholder, jinja)
+            text = text.replace(placeholder, (overrides or {}).get(placeholder, jinja))
         return text
 
     def restore(self, text: str) -> str:
@@ -641,6 +641,42 @@ def _canonical(tree: exp.Expr) -> str:
     return tree.sql(dialect=DIALECT, comments=False)
 
 
+_MACRO_CALL = re.compile(r"\{\{-?\s*(?P<name>[A-Za-z_][\w.]*)\s*\((?P<args>[^{}]*)\)\s*-?\}\}", re.DOTALL)
+_STRING_ARGUMENT = re.compile(r"(?P<quote>['\"])(?P<value>[A-Za-z_][\w$]*)(?P=quote)")
+# Calls whose string arguments name relations or settings, never a column of the current query.
+_NOT_COLUMN_MACROS = frozenset({"source", "ref", "config", "var", "env_var", "this", "is_incremental"})
+
+
+def _macro_column_arguments(jinja: str, stored: str) -> list[tuple[int, int]] | None:
+    """
+    The ``[start, end)`` spans (inside ``jinja``) of the string arguments naming the column, e.g. ``'amount_cents'``.
+
+    :return: None unless ``jinja`` is one macro call whose every mention of the column is such an argument.
+    """
+    call = _MACRO_CALL.fullmatch(jinja.strip())
+    if call is None or call.group("name").rsplit(".", 1)[-1].lower() in _NOT_COLUMN_MACROS:
+        return None
+    # Only a flat argument list: a nested call or a list (``star(source(...), except=[...])``) may mean anything.
+    if any(marker in call.group("args") for marker in "([{") or _EXPANDING_MACRO.search(jinja):
+        return None
+    offset = jinja.index(jinja.strip()) + call.start("args")
+    spans = [
+        (offset + found.start("value"), offset + found.end("value"))
+        for found in _STRING_ARGUMENT.finditer(call.group("args"))
+        if found.group("value").upper() == stored.upper()
+    ]
+    mentions = len(re.findall(rf"(?<![\w$]){re.escape(stored)}(?![\w$])", jinja, re.IGNORECASE))
+    return spans if spans and len(spans) == mentions else None
+
+
+def _edit_macro_arguments_to(analysis: _Analysis, placeholder: str, replacement: str) -> str:
+    """One recorded macro use's Jinja with its column arguments replaced by ``replacement``."""
+    jinja = analysis.sql.masked.segments[placeholder]
+    for start, end in sorted(analysis.macro_uses[placeholder], reverse=True):
+        jinja = jinja[:start] + replacement + jinja[end:]
+    return jinja
+
+
 @dataclass(frozen=True)
 class _Use:
     """A column reference and what it resolves to: ``source``, ``other`` or ``ambiguous``."""
@@ -674,6 +710,7 @@ class _Analysis:
         if not self.scopes:
             raise _Escalate(f"{sql.path} has no query scope to analyse")
         self.root = self.scopes[-1]
+        self.macro_uses: dict[str, list[tuple[int, int]]] = {}
         self._exposing: set[int] = set()
         for scope in self.scopes:  # innermost first, so a scope's sources are classified before it
             if self._exposes(scope):
@@ -782,9 +819,22 @@ class _Analysis:
                 )
         return uses
 
-    def screen(self, stored: str, mentioned: bool) -> None:
-        """Escalate when the file may involve the column in a way the rewriter cannot see."""
-        for jinja in self.sql.masked.segments.values():
+    def screen(self, stored: str, mentioned: bool, *, macro_arguments: bool = False) -> None:
+        """
+        Escalate when the file may involve the column in a way the rewriter cannot see.
+
+        With ``macro_arguments``, a Jinja macro call that names the column only as a string argument
+        (``{{ cents_to_dollars('amount_cents') }}``) in a query reading the source is accepted and recorded in
+        :attr:`macro_uses`, for the rule to edit that argument.
+        """
+        self.macro_uses = {}
+        for placeholder, jinja in self.sql.masked.segments.items():
+            if not _mentions(jinja, stored):
+                continue
+            spans = _macro_column_arguments(jinja, stored) if macro_arguments else None
+            if spans and self._reads_source_at(placeholder):
+                self.macro_uses[placeholder] = spans
+                continue
             if _mentions(jinja, stored):
                 raise _Escalate(
                     f"{self.sql.path} names {stored} inside Jinja ({_one_line(jinja)[:80]}); the rewriter does "
@@ -796,6 +846,23 @@ class _Analysis:
                 "change it"
             )
         self.check_expanding_jinja()
+
+    def _reads_source_at(self, placeholder: str) -> bool:
+        """Whether a Jinja expression sits, unqualified, in a query whose only input is the source."""
+        from sqlglot import exp
+
+        by_expression = {id(scope.expression): scope for scope in self.scopes}
+        found = False
+        for column in self.sql.tree.find_all(exp.Column):
+            if column.name.lower() != placeholder.lower():
+                continue
+            owner: exp.Expr | None = column.parent
+            while owner is not None and id(owner) not in by_expression:
+                owner = owner.parent
+            if owner is None or column.table or self._verdict(column, by_expression[id(owner)]) != "source":
+                return False
+            found = True
+        return found
 
     def _check_positions(self, stored: str) -> None:
         """Every identifier with the name must be a column, an output alias or a table name."""
@@ -909,7 +976,12 @@ def _span(node: exp.Expr) -> tuple[int, int]:
 
 
 def _analyse_reader(
-    context: _Context, reader: Mapping[str, Any], source: _Source, stored: str
+    context: _Context,
+    reader: Mapping[str, Any],
+    source: _Source,
+    stored: str,
+    *,
+    macro_arguments: bool = False,
 ) -> _Analysis | None:
     """
     Parse and screen a file that reads the source directly; None when it cannot involve the column.
@@ -926,7 +998,7 @@ def _analyse_reader(
             raise
         return None
     analysis = _Analysis(sql, source)
-    analysis.screen(stored, mentioned)
+    analysis.screen(stored, mentioned, macro_arguments=macro_arguments)
     return analysis
 
 
@@ -957,17 +1029,27 @@ def _apply(masked: _Masked, edits: Sequence[_Edit]) -> str:
     return text
 
 
-def _finish(sql: _Sql, edited: str, expected: exp.Expr) -> str:
-    """Check the edited SQL parses to the expected tree, then put the Jinja back."""
+def _finish(sql: _Sql, edited: str, expected: exp.Expr, jinja_edits: Mapping[str, str] | None = None) -> str:
+    """
+    Check the edited SQL parses to the expected tree, then put the Jinja back.
+
+    :param jinja_edits: placeholder to new Jinja, for the macro arguments a rule rewrote; all other Jinja must
+        come back exactly as written.
+    """
     if _canonical(_parse(edited, sql.path)) != _canonical(expected):
         raise _Escalate(f"the edit to {sql.path} did not produce the intended SQL; a person must change it")
-    restored = sql.masked.unmask(edited)
-    if _JINJA.findall(restored) != _JINJA.findall(sql.text):
+    restored = sql.masked.unmask(edited, jinja_edits)
+    if _JINJA.findall(restored) != _JINJA.findall(sql.masked.unmask(sql.masked.text, jinja_edits)):
         raise _Escalate(f"rewriting {sql.path} would change its Jinja; a person must change it")
     return restored
 
 
-def _replace_columns(sql: _Sql, uses: Sequence[_Use], rewrite: Callable[[exp.Column, str], str]) -> str:
+def _replace_columns(
+    sql: _Sql,
+    uses: Sequence[_Use],
+    rewrite: Callable[[exp.Column, str], str],
+    jinja_edits: Mapping[str, str] | None = None,
+) -> str:
     """
     Replace each column with ``rewrite(column, written)``; a bare select item keeps its output name.
 
@@ -991,7 +1073,7 @@ def _replace_columns(sql: _Sql, uses: Sequence[_Use], rewrite: Callable[[exp.Col
     for column, snippet in replacements:
         parsed = sqlglot.parse_one(f"select {snippet}", read=DIALECT)
         column.replace(parsed.expressions[0] if isinstance(parsed, exp.Select) else parsed)
-    return _finish(sql, edited, sql.tree)
+    return _finish(sql, edited, sql.tree, jinja_edits)
 
 
 def _tokens(sql: _Sql) -> list[Any]:
@@ -1285,7 +1367,7 @@ def _column_rename(
     )
     edited: list[str] = []
     for reader in context.direct_readers(source):
-        analysis = _analyse_reader(context, reader, source, old)
+        analysis = _analyse_reader(context, reader, source, old, macro_arguments=True)
         if analysis is None:
             continue
         sql = analysis.sql
@@ -1295,7 +1377,7 @@ def _column_rename(
                 "a person must decide the output name"
             )
         uses = analysis.source_uses(old)
-        if not uses:
+        if not uses and not analysis.macro_uses:
             continue
         context.check_editable(reader)
 
@@ -1303,8 +1385,14 @@ def _column_rename(
             offset = _span(column.this)[0] - _span(column)[0]  # past the qualifier, e.g. "o."
             return written[:offset] + _spell(new, written[offset:])
 
-        draft.changes[sql.path] = _replace_columns(sql, uses, rename)
-        edited.append(f"{sql.name} ({sql.path}, {len(uses)} reference{'s' if len(uses) != 1 else ''})")
+        # A macro given the column by name (``{{ cents_to_dollars('amount_cents') }}``) is given the new name.
+        macro_edits = {}
+        for placeholder, spans in analysis.macro_uses.items():
+            written = sql.masked.segments[placeholder][spans[0][0] : spans[0][1]]
+            macro_edits[placeholder] = _edit_macro_arguments_to(analysis, placeholder, _spell(new, written))
+        draft.changes[sql.path] = _replace_columns(sql, uses, rename, macro_edits)
+        count = len(uses) + sum(len(spans) for spans in analysis.macro_uses.values())
+        edited.append(f"{sql.name} ({sql.path}, {count} reference{'s' if count != 1 else ''})")
     if not edited:
         raise _Escalate(
             f"no model reading {source.label} directly references {old}; the failure is elsewhere"
@@ -1402,7 +1490,7 @@ def _type_cast(context: _Context, triage: Mapping[str, Any], _rows: Sequence[Map
     for reader in context.direct_readers(source):
         if reader.get("resource_type") not in _SQL_READERS:
             continue
-        analysis = _analyse_reader(context, reader, source, column)
+        analysis = _analyse_reader(context, reader, source, column, macro_arguments=True)
         if analysis is None:
             continue
         sql = analysis.sql
@@ -1412,13 +1500,25 @@ def _type_cast(context: _Context, triage: Mapping[str, Any], _rows: Sequence[Map
                 "must list the columns first"
             )
         uses = analysis.source_uses(column)
-        if not uses:
+        if not uses and not analysis.macro_uses:
             continue
         context.check_editable(reader)
+        macro_edits = {}
+        for placeholder, spans in analysis.macro_uses.items():
+            written = sql.masked.segments[placeholder][spans[0][0] : spans[0][1]]
+            macro_edits[placeholder] = _edit_macro_arguments_to(
+                analysis, placeholder, f"{function}({written} as {target})"
+            )
         draft.changes[sql.path] = _replace_columns(
-            sql, uses, lambda _column, written: f"{function}({written} as {target})"
+            sql, uses, lambda _column, written: f"{function}({written} as {target})", macro_edits
         )
         edited.append(f"{sql.name} ({sql.path})")
+        if macro_edits:
+            draft.rationale.append(
+                f"{sql.name} passes {column} to a macro by name; the macro is given the cast expression instead "
+                "(macros that build SQL from the argument, as dbt macros do, then read the cast value). "
+                "Validation in the clone shows whether this macro does."
+            )
     if not edited:
         raise _Escalate(
             f"no model reading {source.label} directly references {column}; the failure is elsewhere"
