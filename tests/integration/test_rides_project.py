@@ -69,7 +69,9 @@ def dbt(tmp_path_factory: pytest.TempPathFactory, warehouse: Warehouse) -> Calla
         if result.exception is not None:
             raise result.exception
         results = []
-        for item in result.result.results:
+        node_results = getattr(result.result, "results", None)
+        assert node_results is not None, f"dbt {' '.join(args)} returned no node results"
+        for item in node_results:
             metadata = getattr(item.node, "test_metadata", None)
             results.append(
                 NodeResult(
