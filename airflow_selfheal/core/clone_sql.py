@@ -666,3 +666,99 @@ def retarget_view_ddl(
     statement.set("replace", True)
     statement.set("exists", False)
     return str(statement.sql(dialect="snowflake"))
+
+
+#: Dialects a warehouse may report view text in, tried in this order: Snowflake keeps the text as written; the
+#: embedded stand-in reports it in DuckDB's spelling (``date_diff('DAY', a, b)``, ``CASE`` for ``IFF``).
+VIEW_TEXT_DIALECTS = ("snowflake", "duckdb")
+
+
+def view_ddl_candidates(
+    view_ddl: str,
+    *,
+    source_database: str,
+    target_database: str,
+    view_schema: str,
+    view_name: str,
+    dialects: Sequence[str] = VIEW_TEXT_DIALECTS,
+) -> list[tuple[str, str]]:
+    """
+    The ways to re-create a view in a clone from the text the warehouse reports, most likely first.
+
+    A view's text may come back in another dialect than it was written in (the embedded stand-in answers with
+    DuckDB's rendering of the Snowflake it was given). Read as Snowflake, such text can parse and still mean
+    something else (DuckDB's ``date_diff('DAY', a, b)`` read as Snowflake's ``DATEDIFF`` swaps its arguments), so
+    each reading is only a candidate: the caller creates it and checks the view's rows before keeping it.
+
+    :param view_ddl: the source view's DDL as the warehouse reports it.
+    :param source_database: stored-form name of the database the view belongs to.
+    :param target_database: stored-form name of the clone.
+    :param view_schema: stored-form schema of the view.
+    :param view_name: stored-form name of the view.
+    :param dialects: sqlglot dialects to read the text in, in order.
+    :return: ``(dialect, Snowflake DDL for the clone)`` per distinct reading that parses.
+    :raises ValueError: when the text parses in none of ``dialects`` (the last reason is named).
+    """
+    import sqlglot
+    from sqlglot.errors import SqlglotError
+
+    candidates: list[tuple[str, str]] = []
+    errors: list[str] = []
+    for dialect in dialects:
+        try:
+            text = view_ddl
+            if dialect != "snowflake":
+                statements = [s for s in sqlglot.parse(view_ddl, read=dialect) if s is not None]
+                if len(statements) != 1:
+                    raise ValueError("the DDL is not a single statement")
+                text = statements[0].sql(dialect="snowflake")
+            ddl = retarget_view_ddl(
+                text,
+                source_database=source_database,
+                target_database=target_database,
+                view_schema=view_schema,
+                view_name=view_name,
+            )
+        except (SqlglotError, ValueError) as exc:
+            errors.append(f"{dialect}: {_plain_error(exc)}")
+            continue
+        if all(ddl != known for _, known in candidates):
+            candidates.append((dialect, ddl))
+    if not candidates:
+        raise ValueError(f"the view DDL does not parse in {', '.join(dialects)} ({'; '.join(errors)})")
+    return candidates
+
+
+def drop_view(fqn: ObjectName, if_exists: bool = True) -> str:
+    """
+    ``DROP VIEW [IF EXISTS] <db.schema.view>``.
+
+    :param fqn: ``DATABASE.SCHEMA.VIEW``.
+    :param if_exists: tolerate a missing view.
+    :return: the statement.
+    """
+    clause = "IF EXISTS " if if_exists else ""
+    return f"DROP VIEW {clause}{qualified(*name_parts(fqn, 3))}"
+
+
+def view_rows_check_query(clone_fqn: ObjectName, source_fqn: ObjectName) -> str:
+    """
+    Compare a view in the clone with its source row for row.
+
+    The query returns ``(clone rows, source rows, only in clone, only in source)``.
+
+    Set difference both ways plus the counts catches a view that was re-created with another meaning, which
+    neither its columns nor its creation reveal. Only re-created views are compared this way, since it runs both.
+
+    :param clone_fqn: ``DATABASE.SCHEMA.VIEW`` in the clone.
+    :param source_fqn: the same view in the source.
+    :return: one query returning one row of four counts.
+    """
+    clone = qualified(*name_parts(clone_fqn, 3, "clone_fqn"))
+    source = qualified(*name_parts(source_fqn, 3, "source_fqn"))
+    return (
+        f"select (select count(*) from {clone}) as CLONE_ROWS, "  # noqa: S608 - quoted identifiers only
+        f"(select count(*) from {source}) as SOURCE_ROWS, "
+        f"(select count(*) from (select * from {clone} except select * from {source})) as ONLY_IN_CLONE, "
+        f"(select count(*) from (select * from {source} except select * from {clone})) as ONLY_IN_SOURCE"
+    )

@@ -28,18 +28,20 @@ from airflow_selfheal.core.clone_sql import (
     create_schema,
     drop_database,
     drop_schema,
+    drop_view,
     parse_clone_name,
-    retarget_view_ddl,
     row_counts_query,
     scan_prod_references,
     schemas_query,
     show_clone_databases,
     split_qualified,
     tables_query,
+    view_ddl_candidates,
+    view_rows_check_query,
     views_query,
 )
 from airflow_selfheal.core.drift import SchemaSnapshot, diff_snapshots
-from airflow_selfheal.core.identifiers import normalize_identifier
+from airflow_selfheal.core.identifiers import normalize_identifier, qualified
 from airflow_selfheal.hooks.snowflake import SelfhealSnowflakeHook, columns_query
 
 if TYPE_CHECKING:
@@ -325,6 +327,47 @@ class SnowflakeCloneHook(SelfhealSnowflakeHook):
         finally:
             conn.close()
 
+    def verify_clone(self, result: CloneResult, *, schemas: Sequence[str] | None = None) -> CloneResult:
+        """
+        Verify an existing clone against its source again, e.g. after dbt built the views its text could not.
+
+        The same checks as :meth:`clone_for_incident` (objects, columns, row counts, views reading prod); nothing
+        is created.
+
+        :param result: the clone's earlier result.
+        :param schemas: the schemas the clone was made of (None: the whole database).
+        :return: a new result; its ``missing`` holds only what is still absent or different.
+        :raises ValueError: if the result does not name a selfheal clone.
+        """
+        self._require_clone_name(result.clone_database, "verify")
+        at = None
+        if result.at and not result.at_ignored_reason:
+            at = datetime.fromisoformat(result.at)
+        scope = None if schemas is None else sorted({normalize_identifier(name) for name in schemas})
+        conn = self.get_conn()
+        try:
+            run = _CloneRun(self, conn, source=result.source_database, clone=result.clone_database, at=at)
+            run.at_ignored_reason = result.at_ignored_reason
+            run.fallback_reason = result.fallback_reason
+            run.notes = list(result.notes)
+            source = run.inventory(run.source, scope)
+            expected_tables, expected_views = run._expected(source, None)
+            if at is not None:
+                run.at_applied.update(expected_tables)
+            final = run.inventory(run.clone, scope)
+            verified = run._verify(
+                result.incident_id,
+                result.strategy,
+                datetime.fromisoformat(result.created_at),
+                source,
+                final,
+                expected_tables,
+                expected_views,
+            )
+        finally:
+            conn.close()
+        return CloneResult.from_dict({**verified.to_dict(), "notes": list(dict.fromkeys(verified.notes))})
+
     # ---------------------------------------------------------------------------------------------------------
     # Drop and sweep
     # ---------------------------------------------------------------------------------------------------------
@@ -442,6 +485,10 @@ class _CloneRun:
         self.notes: list[str] = []
         #: tables whose clone honoured ``at``; their source rows are counted at that moment too.
         self.at_applied: set[ObjectKey] = set()
+        #: the source's views, which a re-created view is compared with.
+        self.source_views: set[ObjectKey] = set()
+        #: views this run created in the clone (a refused reading is dropped again).
+        self.created_views: set[ObjectKey] = set()
 
     # -- steps ---------------------------------------------------------------------------------------------------
 
@@ -456,6 +503,7 @@ class _CloneRun:
         if tables is not None:
             scope = sorted({schema for schema, _ in tables})
         source = self.inventory(self.source, scope)
+        self.source_views = set(source.views)
         expected_tables, expected_views = self._expected(source, tables)
 
         strategy = "tables"
@@ -549,21 +597,13 @@ class _CloneRun:
 
     def _recreate_views(self, views: Mapping[ObjectKey, str | None]) -> None:
         """Create views from their source DDL pointed at the clone; views on views may need several passes."""
-        from snowflake.connector.errors import ProgrammingError
-
-        pending: dict[ObjectKey, str] = {}
+        pending: dict[ObjectKey, list[tuple[str, str]]] = {}
         for key, definition in sorted(views.items()):
             if not definition:
                 self.missing[_key_text(key)] = "its definition is not visible to this role (a secure view?)"
                 continue
             try:
-                pending[key] = retarget_view_ddl(
-                    definition,
-                    source_database=self.source,
-                    target_database=self.clone,
-                    view_schema=key[0],
-                    view_name=key[1],
-                )
+                pending[key] = self._candidates(key, definition)
             except ValueError as exc:
                 self.missing[_key_text(key)] = f"could not rewrite its DDL for the clone: {exc}"
         if pending:
@@ -572,11 +612,10 @@ class _CloneRun:
         errors: dict[ObjectKey, str] = {}
         while pending:
             progress = False
-            for key, ddl in list(pending.items()):
-                try:
-                    self.hook._execute(self.conn, ddl)
-                except ProgrammingError as exc:
-                    errors[key] = _reason(exc)
+            for key, candidates in list(pending.items()):
+                error = self._create_view(key, candidates)
+                if error is not None:
+                    errors[key] = error
                     continue
                 del pending[key]
                 progress = True
@@ -585,28 +624,79 @@ class _CloneRun:
         for key in pending:
             self.missing[_key_text(key)] = f"could not re-create the view in the clone: {errors[key]}"
 
+    def _candidates(self, key: ObjectKey, definition: str) -> list[tuple[str, str]]:
+        return view_ddl_candidates(
+            definition,
+            source_database=self.source,
+            target_database=self.clone,
+            view_schema=key[0],
+            view_name=key[1],
+        )
+
+    def _create_view(self, key: ObjectKey, candidates: Sequence[tuple[str, str]]) -> str | None:
+        """
+        Create the view from the first reading of its text that the warehouse accepts and that matches the source.
+
+        A reading that is refused, or whose rows differ from the source view's, is dropped again.
+
+        :return: None when created, else why every reading was refused.
+        """
+        from snowflake.connector.errors import DatabaseError
+
+        reasons = []
+        for dialect, ddl in candidates:
+            try:
+                self.hook._execute(self.conn, ddl)
+                self.created_views.add(key)
+                mismatch = self._rows_differ(key)
+            except DatabaseError as exc:
+                reasons.append(f"read as {dialect}: {_reason(exc)}")
+                continue
+            if mismatch is None:
+                if dialect != candidates[0][0]:
+                    self.notes.append(f"{_key_text(key)}: re-created from its text read as {dialect}")
+                return None
+            reasons.append(f"read as {dialect}: {mismatch}")
+        if key in self.created_views:
+            from contextlib import suppress
+
+            with suppress(DatabaseError):
+                self.hook._execute(self.conn, drop_view((self.clone, *key)))
+            self.created_views.discard(key)
+        return "; ".join(reasons) or "no reading of its text"
+
+    def _rows_differ(self, key: ObjectKey) -> str | None:
+        """
+        Why the re-created view's rows differ from the source view's, or None when they are the same.
+
+        On a clone of an earlier moment the source view shows today's rows, and a view only the clone has has
+        nothing to compare with: then only that the view runs is checked.
+        """
+        if self.at_applied or key not in self.source_views:
+            self.hook._query(self.conn, f"select * from {qualified(self.clone, *key)} limit 1", None)  # noqa: S608
+            return None
+        ((clone_rows, source_rows, only_clone, only_source),) = self.hook._query(
+            self.conn, view_rows_check_query((self.clone, *key), (self.source, *key)), None
+        )
+        if (clone_rows, only_clone, only_source) == (source_rows, 0, 0):
+            return None
+        return (
+            f"it returns {clone_rows} rows where the source view returns {source_rows} "
+            f"({only_clone} only in the clone, {only_source} only in the source)"
+        )
+
     def repoint_views(self, views: Mapping[ObjectKey, str | None]) -> dict[str, str]:
         """Re-create each clone view whose DDL reads the source so that it reads the clone."""
-        from snowflake.connector.errors import ProgrammingError
-
         outcomes: dict[str, str] = {}
         for key, definition in sorted(views.items()):
             scan = scan_prod_references(definition or "", self.source)
             if not scan.references:
                 continue
             try:
-                ddl = retarget_view_ddl(
-                    definition or "",
-                    source_database=self.source,
-                    target_database=self.clone,
-                    view_schema=key[0],
-                    view_name=key[1],
-                )
-                self.hook._execute(self.conn, ddl)
-            except (ValueError, ProgrammingError) as exc:
-                outcomes[_key_text(key)] = _reason(exc)
-                continue
-            outcomes[_key_text(key)] = "repointed"
+                error = self._create_view(key, self._candidates(key, definition or ""))
+            except ValueError as exc:
+                error = _reason(exc)
+            outcomes[_key_text(key)] = "repointed" if error is None else error
         return outcomes
 
     # -- verification ----------------------------------------------------------------------------------------------
