@@ -336,11 +336,18 @@ def triage_step(incident: Mapping[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def clone_step(config: RepairConfig, incident: Mapping[str, Any]) -> dict[str, Any]:
+def clone_step(
+    config: RepairConfig, incident: Mapping[str, Any], attempt_key: str = "manual"
+) -> dict[str, Any]:
     """
     A verified zero-copy clone of production for the incident.
 
-    :return: ``CloneResult.to_dict()``.
+    Views the warehouse's text cannot reproduce in the clone (a dialect round-trip it does not survive) but that
+    are dbt view models are built by dbt itself in the clone, with the validation profile that refuses prod, and
+    the clone is verified again. Whatever is still missing makes the clone unusable.
+
+    :param attempt_key: names the sandbox dbt runs in (one per run and try).
+    :return: ``CloneResult.to_dict()`` plus ``tolerated_missing`` and ``dbt_built_views``.
     :raises RuntimeError: when the clone is incomplete or a view in it still reads production (it is dropped).
     """
     from airflow_selfheal.hooks.snowflake_clone import SnowflakeCloneHook
@@ -352,16 +359,25 @@ def clone_step(config: RepairConfig, incident: Mapping[str, Any]) -> dict[str, A
 
         at = datetime.fromisoformat(str(incident["failed_at"]))
         at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    schemas = list(config.clone_schemas) if config.clone_schemas else None
     clone = hook.clone_for_incident(
-        config.prod_database,
-        str(incident["incident_id"]),
-        schemas=list(config.clone_schemas) if config.clone_schemas else None,
-        at=at,
+        config.prod_database, str(incident["incident_id"]), schemas=schemas, at=at
     )
-    rebuilt = set(failed_relations(config, incident))
-    # A view the failure itself broke (the failed model and its downstream) cannot be re-created in the clone
-    # either; validation rebuilds exactly those, so only other gaps make the clone unusable.
-    blocking = [item for item in clone.missing if str(item[0]).upper() not in rebuilt]
+    try:
+        manifest = json.loads(config.manifest.read_text(encoding="utf-8"))
+        rebuilt = set(failed_relations(config, incident, manifest))
+        # A view the failure itself broke (the failed model and its downstream) cannot be re-created in the clone
+        # either; validation rebuilds exactly those, so only other gaps make the clone unusable.
+        blocking = [item for item in clone.missing if str(item[0]).upper() not in rebuilt]
+        views = dbt_view_models(manifest, [str(name) for name, _ in blocking])
+        built: list[str] = []
+        if views:
+            built = _build_views_in_clone(config, incident, clone.clone_database, views, attempt_key)
+            clone = hook.verify_clone(clone, schemas=schemas)
+            blocking = [item for item in clone.missing if str(item[0]).upper() not in rebuilt]
+    except Exception:
+        hook.drop_clone(clone.clone_database)
+        raise
     if blocking or clone.prod_references:
         hook.drop_clone(clone.clone_database)
         raise RuntimeError(
@@ -370,14 +386,68 @@ def clone_step(config: RepairConfig, incident: Mapping[str, Any]) -> dict[str, A
         )
     result = clone.to_dict()
     result["tolerated_missing"] = [list(item) for item in clone.missing if str(item[0]).upper() in rebuilt]
+    result["dbt_built_views"] = built
     return result
 
 
-def failed_relations(config: RepairConfig, incident: Mapping[str, Any]) -> list[str]:
+def dbt_view_models(manifest: Mapping[str, Any], relations: Sequence[str]) -> dict[str, str]:
+    """
+    The dbt models materialized as views among ``relations``.
+
+    :param manifest: the parsed ``manifest.json``.
+    :param relations: ``SCHEMA.NAME`` (any case), e.g. the objects a clone lacks.
+    :return: ``SCHEMA.NAME`` (upper case) -> the model's name, for ``dbt run --select``.
+    """
+    wanted = {relation.upper() for relation in relations}
+    found: dict[str, str] = {}
+    for node in (manifest.get("nodes") or {}).values():
+        if node.get("resource_type") != "model" or (node.get("config") or {}).get("materialized") != "view":
+            continue
+        relation = f"{str(node.get('schema')).upper()}.{str(node.get('alias') or node['name']).upper()}"
+        if relation in wanted:
+            found[relation] = str(node["name"])
+    return dict(sorted(found.items()))
+
+
+def _build_views_in_clone(
+    config: RepairConfig,
+    incident: Mapping[str, Any],
+    clone_database: str,
+    views: Mapping[str, str],
+    attempt_key: str,
+) -> list[str]:
+    """``dbt run`` the view models in the clone from an unchanged sandbox copy of the project."""
+    import shutil
+
+    from airflow_selfheal.hooks.dbt import DbtValidationHook
+    from airflow_selfheal.sandbox import Sandbox
+
+    root = config.sandboxes / f"{attempt_key}-clone"
+    sandbox = Sandbox.create(Path(config.project_dir), str(incident["incident_id"]), root=root, replace=True)
+    try:
+        result = DbtValidationHook(timeout=config.dbt_timeout).build(
+            sandbox.project_dir,
+            select=" ".join(sorted(set(views.values()))),
+            target_database=clone_database,
+            snowflake_conn_id=config.snowflake_conn_id,
+            prod_database=config.prod_database,
+            command="run",
+        )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    if result.error:
+        log.warning("dbt could not build the clone's views %s: %s", sorted(views), result.error)
+    return sorted(node.unique_id for node in result.nodes if node.status == "success")
+
+
+def failed_relations(
+    config: RepairConfig, incident: Mapping[str, Any], manifest: Mapping[str, Any] | None = None
+) -> list[str]:
     """``SCHEMA.NAME`` of the failed models and everything downstream of them, from the manifest's child map."""
-    manifest = json.loads(config.manifest.read_text(encoding="utf-8"))
+    if manifest is None:
+        manifest = json.loads(config.manifest.read_text(encoding="utf-8"))
     return model_relations(
-        manifest, downstream_closure(manifest, [n["unique_id"] for n in incident["nodes"]])
+        manifest, downstream_closure(manifest, [n["unique_id"] for n in incident.get("nodes") or ()])
     )
 
 
@@ -710,18 +780,90 @@ def proposal_page(
     )
 
 
-def escalation_page(incident: Mapping[str, Any], reason: str, logs: str = "") -> Page:
-    """The page for a person to take over: the reason and the failure's logs."""
+#: What each watched step was doing, for the page that says it failed.
+STEP_DOING = {
+    BRANCH_RETRY: "re-running the failed selector in prod",
+    BRANCH_REPAIR: "cloning prod",
+    "propose": "proposing a fix",
+    "validate": "validating the fix in the clone",
+    "page": "paging on-call with the proposal",
+    "promote": "promoting the approved fix",
+    "rerun": "re-running the promoted fix in prod",
+}
+
+
+def failure_reason(step: str, error: str | None) -> str:
+    """
+    Why a crashed repair run pages: the step, what it was doing and its error (redacted).
+
+    :param step: the task that failed, e.g. ``clone``.
+    :param error: its error, or None when the task died without reporting one (killed, out of memory).
+    :return: e.g. ``the repair run failed at clone (cloning prod): RuntimeError: clone … is not complete``.
+    """
+    from airflow_selfheal.core.redaction import redact
+
+    doing = STEP_DOING.get(step)
+    where = f"{step} ({doing})" if doing else step
+    detail = redact(error) if error else "the task reported no error (killed?); see its log in Airflow"
+    return f"the repair run failed at {where}: {detail}"[:LOG_LIMIT]
+
+
+def escalation_page(
+    incident: Mapping[str, Any], reason: str, logs: str = "", failed_step: str | None = None
+) -> Page:
+    """
+    The page for a person to take over: the reason and the failure's logs.
+
+    :param failed_step: the repair step that crashed, named in the title, or None for a decided escalation.
+    """
     from airflow_selfheal.core.page import Page
 
+    title = f"selfheal escalation: {incident.get('pipeline')} needs a person"
+    if failed_step:
+        title += f" (repair step {failed_step} failed)"
+    details: dict[str, Any] = {"incident_id": incident["incident_id"], "reason": reason}
+    if failed_step:
+        details["failed_step"] = failed_step
+    sections = [("Why", reason), ("Error", str(incident.get("error") or "")), ("Logs", logs)]
+    sections += [(heading, body) for heading, body in escalation_facts(incident) if body]
     return Page(
-        title=f"selfheal escalation: {incident.get('pipeline')} needs a person",
+        title=title,
         severity="critical",
         dedup_key=str(incident["fingerprint"]),
-        sections=(("Why", reason), ("Error", str(incident.get("error") or "")), ("Logs", logs)),
-        details={"incident_id": incident["incident_id"], "reason": reason},
+        sections=tuple(sections),
+        details=details,
         group=str(incident.get("pipeline")),
     )
+
+
+def escalation_facts(incident: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Extra sections an escalation carries for incidents outside a dbt model: the task, what it blocked."""
+    facts: list[tuple[str, str]] = []
+    nodes = incident.get("nodes") or ()
+    if not nodes and incident.get("task_id"):
+        facts.append(("Failed task", str(incident.get("task_id"))))
+    blocked = list(incident.get("blocked_nodes") or ())
+    if blocked:
+        facts.append(("Blocked dbt nodes", ", ".join(str(node.get("unique_id")) for node in blocked)))
+    freshness = incident.get("freshness") or {}
+    if freshness:
+        facts.append(("Source freshness", freshness_text(freshness)))
+    return facts
+
+
+def freshness_text(freshness: Mapping[str, Any]) -> str:
+    """One line per fact of a freshness failure: source, loaded_at field, max loaded_at, age and threshold."""
+    lines = [f"source: {freshness.get('unique_id') or freshness.get('source')}"]
+    for key, label in (
+        ("loaded_at_field", "loaded_at field"),
+        ("max_loaded_at", "max loaded_at"),
+        ("age", "age"),
+        ("threshold", "threshold"),
+        ("status", "status"),
+    ):
+        if freshness.get(key) not in (None, ""):
+            lines.append(f"{label}: {freshness[key]}")
+    return "\n".join(lines)
 
 
 def deliver_page(config: RepairConfig, page: Page, store: ArtifactStore | None, scope: str) -> dict[str, Any]:
@@ -926,11 +1068,15 @@ def decide_outcome(results: Mapping[str, Any]) -> str:
     :param results: ``retry``, ``escalate``, ``validate``, ``approve``, ``rerun`` values, and ``states`` (task id
         to state) when known.
     :return: ``resolved``, ``retried``, ``retry_failed``, ``escalated``, ``rejected``, ``promoted_rerun_failed``,
-        ``timed_out_or_failed``.
+        ``step_failed`` (a step crashed and on-call was paged, ``failure`` holds that page), ``timed_out_or_failed``.
     """
     rerun = results.get("rerun")
     if rerun is not None:
         return "resolved" if rerun.get("success") else "promoted_rerun_failed"
+    failure = results.get("failure")
+    if failure is not None:
+        step = failure.get("failed_step")
+        return {BRANCH_RETRY: "retry_failed", "rerun": "promoted_rerun_failed"}.get(step, "step_failed")
     retry = results.get("retry")
     if retry is not None:
         return "retried" if retry.get("success") else "retry_failed"
@@ -957,6 +1103,7 @@ def cleanup_step(
     clone_database: str | None,
     outcome: str,
     store: ArtifactStore | None,
+    failed_step: str | None = None,
 ) -> dict[str, Any]:
     """
     Drop the clone (if any), sweep orphaned clones older than ``clone_ttl``, and write the audit outcome.
@@ -984,8 +1131,9 @@ def cleanup_step(
     except Exception as exc:  # noqa: BLE001 - an orphan sweep must not fail this incident's cleanup
         log.warning("The sweep of clones older than %s failed: %s", config.clone_ttl, exc)
         swept = f"failed: {type(exc).__name__}"
+    extra = {"failed_step": failed_step} if failed_step else {}
     AuditLog(incident_id, store).finish(
-        outcome, clone=clone_database, clone_dropped=dropped, swept_orphans=swept, error=error
+        outcome, clone=clone_database, clone_dropped=dropped, swept_orphans=swept, error=error, **extra
     )
     if error:
         raise RuntimeError(f"could not drop clone {clone_database}: {error}")

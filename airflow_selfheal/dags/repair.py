@@ -14,8 +14,9 @@ so parsing this DAG imports neither dbt nor the Snowflake connector.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import DAG, task
@@ -23,7 +24,7 @@ from airflow.sdk import DAG, task
 from airflow_selfheal.repair import BRANCH_ESCALATE, BRANCH_REPAIR, BRANCH_RETRY, RepairConfig
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
 DEFAULT_DAG_ID = "selfheal_repair"
 APPROVE_TASK = "approve"
@@ -65,6 +66,46 @@ def _record(context: Mapping[str, Any], incident_id: str, step: str, status: str
 
 def _pull(context: Mapping[str, Any], task_id: str) -> Any:
     return context["ti"].xcom_pull(task_ids=task_id)
+
+
+#: The steps whose failure pages on-call with the step and its error (approve has its own: ``unanswered``).
+WATCHED_STEPS = (BRANCH_RETRY, BRANCH_REPAIR, "propose", "validate", "page", "promote", "rerun")
+FAILURE_KEY = "failure"
+_Body = TypeVar("_Body", bound="Callable[..., Any]")
+
+
+def _note_failure(context: Mapping[str, Any], step: str, exc: BaseException) -> None:
+    """Keep a crashed step's error (redacted) in XCom for the failure page, and audit it; never raises."""
+    from airflow_selfheal.core.redaction import redact
+
+    error = redact(f"{type(exc).__name__}: {exc}")[:4000]
+    try:
+        context["ti"].xcom_push(key=FAILURE_KEY, value={"step": step, "error": error})
+        decided = _pull(context, "triage") or {}
+        incident_id = (decided.get("incident") or {}).get("incident_id")
+        if incident_id:
+            _record(context, incident_id, step, "failed", error=error)
+    except Exception:  # noqa: BLE001 - the step's own error is what the task must raise
+        import logging
+
+        logging.getLogger(__name__).exception("could not record the failure of %s", step)
+
+
+def _watched(step: str) -> Callable[[_Body], _Body]:
+    """Wrap a task body so that a crash is noted (see :func:`_note_failure`) and re-raised."""
+
+    def wrap(body: _Body) -> _Body:
+        @functools.wraps(body)
+        def run(*args: Any, **context: Any) -> Any:
+            try:
+                return body(*args, **context)
+            except Exception as exc:
+                _note_failure(context, step, exc)
+                raise
+
+        return cast("_Body", run)
+
+    return wrap
 
 
 def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **dag_kwargs: Any) -> DAG:
@@ -127,19 +168,32 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
             return result
 
         @task(task_id=BRANCH_RETRY)
+        @_watched(BRANCH_RETRY)
         def retry(decided: dict[str, Any], **context: Any) -> dict[str, Any]:
             return build_in_prod(context, decided, "retry")
 
         def page_escalation(
-            context: Mapping[str, Any], incident: Mapping[str, Any], reason: str, logs: str = ""
+            context: Mapping[str, Any],
+            incident: Mapping[str, Any],
+            reason: str,
+            logs: str = "",
+            failed_step: str | None = None,
         ) -> dict[str, Any]:
             """Page a person with the reason and the logs, once per run; the audit records it."""
             from airflow_selfheal.repair import deliver_page, escalation_page
 
-            page = escalation_page(incident, reason, logs)
+            page = escalation_page(incident, reason, logs, failed_step=failed_step)
             report = deliver_page(config, page, _store(), _scope("escalations", context))
-            _record(context, incident["incident_id"], "escalate", "paged", reason=reason, delivery=report)
-            return {"reason": reason, "delivery": report}
+            _record(
+                context,
+                incident["incident_id"],
+                "escalate",
+                "paged",
+                reason=reason,
+                failed_step=failed_step,
+                delivery=report,
+            )
+            return {"reason": reason, "failed_step": failed_step, "delivery": report}
 
         @task(task_id=BRANCH_ESCALATE)
         def escalate(decided: dict[str, Any], **context: Any) -> dict[str, Any]:
@@ -152,10 +206,14 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
             return page_escalation(context, decided["incident"], reason)
 
         @task(task_id=BRANCH_REPAIR)
+        @_watched(BRANCH_REPAIR)
         def clone(decided: dict[str, Any], **context: Any) -> dict[str, Any]:
             from airflow_selfheal.repair import clone_step
 
-            result = clone_step(config, decided["incident"])
+            ti = context["ti"]
+            result = clone_step(
+                config, decided["incident"], attempt_key=f"{_run_key(context)}-try{ti.try_number}"
+            )
             _record(
                 context,
                 decided["incident"]["incident_id"],
@@ -164,10 +222,13 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
                 clone=result["clone_database"],
                 strategy=result.get("strategy"),
                 at_ignored_reason=result.get("at_ignored_reason"),
+                dbt_built_views=result.get("dbt_built_views"),
+                notes=result.get("notes"),
             )
             return result
 
         @task.branch(task_id="propose")
+        @_watched("propose")
         def propose(decided: dict[str, Any], cloned: dict[str, Any], **context: Any) -> str:
             from airflow_selfheal.repair import propose_step
 
@@ -191,6 +252,7 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
             return page_escalation(context, decided["incident"], reason)
 
         @task.branch(task_id="validate")
+        @_watched("validate")
         def validate(decided: dict[str, Any], cloned: dict[str, Any], **context: Any) -> str:
             from airflow_selfheal.repair import approval_body, validate_step
 
@@ -226,6 +288,7 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
             )
 
         @task(task_id="page")
+        @_watched("page")
         def page(decided: dict[str, Any], **context: Any) -> dict[str, Any]:
             from airflow_selfheal.repair import approval_link, deliver_page, proposal_page
 
@@ -277,6 +340,7 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
             return page_escalation(context, decided["incident"], reason)
 
         @task(task_id="promote")
+        @_watched("promote")
         def promote(decided: dict[str, Any], **context: Any) -> dict[str, Any]:
             from airflow_selfheal.repair import approver, promote_step
 
@@ -298,6 +362,7 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
             return promoted
 
         @task(task_id="rerun")
+        @_watched("rerun")
         def rerun(decided: dict[str, Any], **context: Any) -> dict[str, Any]:
             from airflow_selfheal.repair import promoted_selector
 
@@ -331,6 +396,28 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
             _record(context, decided["incident"]["incident_id"], "resolve", status)
             return status
 
+        # Any crash from the retry or the clone onwards reaches a person: which step failed, and its error.
+        @task(task_id="escalate_failure", trigger_rule="one_failed")
+        def escalate_failure(**context: Any) -> dict[str, Any]:
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            from airflow_selfheal.repair import failure_reason
+
+            ti = context["ti"]
+            decided = _pull(context, "triage")
+            states = ti.get_task_states(dag_id=ti.dag_id, task_ids=list(WATCHED_STEPS), run_ids=[ti.run_id])
+            failed = [step for step in WATCHED_STEPS if states.get(ti.run_id, {}).get(step) == "failed"]
+            if not failed or not decided:
+                raise AirflowSkipException(f"no watched step failed: {states}")
+            step = failed[0]
+            note = ti.xcom_pull(task_ids=step, key=FAILURE_KEY) or {}
+            return page_escalation(
+                context,
+                decided["incident"],
+                failure_reason(step, note.get("error")),
+                failed_step=step,
+            )
+
         @task(task_id="cleanup")
         def cleanup(**context: Any) -> dict[str, Any]:
             from airflow_selfheal.repair import cleanup_step, decide_outcome, resolve_page
@@ -348,6 +435,7 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
                 "validate": context["ti"].xcom_pull(task_ids="validate", key="result"),
                 "approve": _pull(context, APPROVE_TASK),
                 "rerun": _pull(context, "rerun"),
+                "failure": _pull(context, "escalate_failure"),
             }
             ti = context["ti"]
             found = ti.get_task_states(
@@ -365,6 +453,7 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
                 cloned.get("clone_database"),
                 outcome,
                 _store(),
+                failed_step=(results["failure"] or {}).get("failed_step"),
             )
 
         decided = triage()
@@ -381,6 +470,7 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
         baselined = accept_baseline(decided)  # type: ignore[arg-type]  # TaskFlow passes XComArgs
         resolved = resolve(decided)  # type: ignore[arg-type]  # TaskFlow passes XComArgs
         done = cleanup()
+        crashed = escalate_failure()
 
         retried = retry(decided)  # type: ignore[arg-type]  # TaskFlow passes XComArgs
         escalated = escalate(decided)  # type: ignore[arg-type]  # TaskFlow passes XComArgs
@@ -390,5 +480,6 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
         paged >> approve >> [promoted, timed_out]
         promoted >> reran >> baselined >> resolved
         done.as_teardown(setups=decided)  # type: ignore[arg-type]  # TaskFlow passes XComArgs
-        [resolved, timed_out, invalid, unfixable, retried, escalated] >> done
+        [retried, cloned, proposed, validated, paged, promoted, reran] >> crashed
+        [resolved, timed_out, invalid, unfixable, retried, escalated, crashed] >> done
     return dag

@@ -76,6 +76,8 @@ LOG_EXCERPT_LIMIT = 6000
 PASSED_STATUSES = frozenset({"success", "pass", "warn"})
 FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
 #: Resource types that create or write a relation when built (tests write when ``store_failures`` is on).
+#: What the validation child may run: ``build`` validates a fix, ``run`` fills a clone's views from the project.
+DBT_COMMANDS = frozenset({"build", "run"})
 WRITING_TYPES = frozenset({"model", "seed", "snapshot", "test"})
 _EXCLUDED_FROM_SCAN = frozenset({"target", "dbt_packages", "logs"})
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -522,6 +524,7 @@ class DbtValidationHook:
         snowflake_conn_id: str,
         threads: int = 4,
         prod_database: str | None = None,
+        command: str = "build",
     ) -> ValidationResult:
         """
         Validate the sandbox: ``dbt build --select <select>`` into ``target_database``, tests included.
@@ -534,6 +537,7 @@ class DbtValidationHook:
         :param threads: dbt threads.
         :param prod_database: the production database, when the connection names another one or none; the
             connection's database is refused as a target as well.
+        :param command: ``build`` (models and tests) or ``run`` (models only, e.g. to fill a clone's views).
         :return: the result (also saved as ``result.json`` in the attempt folder).
         :raises ValidationRefused: before anything runs, when isolation from production is not guaranteed.
         """
@@ -541,6 +545,8 @@ class DbtValidationHook:
 
         if not select or not select.strip():
             raise ValueError("select must name the nodes to build, e.g. 'stg_orders+'")
+        if command not in DBT_COMMANDS:
+            raise ValueError(f"command must be one of {sorted(DBT_COMMANDS)}, got {command!r}")
         started = time.monotonic()
         sandbox = Sandbox.open(Path(sandbox_dir))
         conn_params = SelfhealSnowflakeHook(snowflake_conn_id=snowflake_conn_id).conn_params
@@ -570,6 +576,7 @@ class DbtValidationHook:
             "target_path": str(workspace / "target"),
             "log_path": str(workspace / "logs"),
             "select": select,
+            "command": command,
             "threads": threads,
             "clone_database": clone,
             "prod_database": prod,
@@ -783,7 +790,11 @@ def _guarded_build(request: Mapping[str, Any]) -> dict[str, Any]:
             "SQL a hook builds at run time (e.g. from a macro) cannot be checked before it runs"
         )
     report["phase"] = "building"
-    command = ["build", "--select", str(request["select"]), "--threads", str(request["threads"]), *common]
+    verb = str(request.get("command") or "build")
+    if verb not in DBT_COMMANDS:
+        report.update(phase="refused", reason=f"unknown dbt command {verb!r}")
+        return report
+    command = [verb, "--select", str(request["select"]), "--threads", str(request["threads"]), *common]
     result = dbtRunner(manifest=manifest).invoke(command)
     report["phase"] = "built"
     if result.exception is not None:

@@ -277,12 +277,25 @@ class TestDag:
         downstream = {task.task_id: sorted(task.downstream_task_ids) for task in dag.tasks}
         assert downstream["route"] == ["clone", "escalate", "retry"]
         assert downstream["approve"] == ["promote", "unanswered"]
-        assert downstream["promote"] == ["rerun"]
-        assert downstream["rerun"] == ["accept_baseline"]
+        assert downstream["promote"] == ["escalate_failure", "rerun"]
+        assert downstream["rerun"] == ["accept_baseline", "escalate_failure"]
+        crashed = dag.get_task("escalate_failure")
+        assert crashed.trigger_rule == "one_failed"
+        assert crashed.upstream_task_ids == {
+            "retry",
+            "clone",
+            "propose",
+            "validate",
+            "page",
+            "promote",
+            "rerun",
+        }
         assert downstream["accept_baseline"] == ["resolve"]
         cleanup = dag.get_task("cleanup")
         assert cleanup.is_teardown
-        assert {"resolve", "unanswered", "retry", "escalate", "escalate_invalid"} <= cleanup.upstream_task_ids
+        assert {
+            "resolve", "unanswered", "retry", "escalate", "escalate_invalid", "escalate_failure"
+        } <= cleanup.upstream_task_ids  # fmt: skip
         approve = dag.get_task("approve")
         assert approve.response_timeout == timedelta(hours=4)
         assert approve.assigned_users == [{"id": "jane", "name": "Jane"}]
