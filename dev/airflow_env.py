@@ -89,12 +89,12 @@ def dbt_parse(project_dir: Path = DEMO_PROJECT) -> Path:
     return project_dir / "target" / "manifest.json"
 
 
-def task_result(dag_id: str, run_id: str, task_id: str) -> object:
-    """A finished task's return value (XCom), read from the metadata DB as the UI does."""
+def task_result(dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> object:
+    """A finished task's return value (or its XCom ``key``), read from the metadata DB as the UI does."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        query = XComModel.get_many(run_id=run_id, key="return_value", task_ids=task_id, dag_ids=dag_id)
+        query = XComModel.get_many(run_id=run_id, key=key, task_ids=task_id, dag_ids=dag_id)
         row = session.scalars(query).first()
         return None if row is None else XComModel.deserialize_value(row)
