@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ARTIFACTS_FOLDER = "dbt_artifacts"
+SOURCES_FILE = "sources.json"
 NOTIFICATION_SCOPE = "failures"
 CAPTURE_HINT = "add operator_args={'callback': capture_dbt_artifacts} to the DbtTaskGroup"
 
@@ -179,12 +180,18 @@ def capture_dbt_artifacts(
 def _capture_artifacts(project_dir: Path, context: Mapping[str, Any]) -> tuple[str, list[str]] | None:
     target = project_dir / "target"
     run_results = target / "run_results.json"
-    if not run_results.is_file():
+    sources = target / SOURCES_FILE
+    raw = run_results.read_bytes() if run_results.is_file() else None
+    # ``dbt source freshness`` writes its results to sources.json.
+    raw_sources = sources.read_bytes() if sources.is_file() else None
+    if raw is None and raw_sources is None:
         log.info("No %s: dbt wrote no run results, so there is nothing to capture", run_results)
         return None
-    raw = run_results.read_bytes()
-    failed = _failed_ids(raw)
-    if failed == []:
+    failed = None if raw is None else _failed_ids(raw)
+    stale = None if raw_sources is None else _failed_ids(raw_sources)
+    parsed_failures = [ids for ids, text in ((failed, raw), (stale, raw_sources)) if text is not None]
+    # An unparseable file (None) is kept as evidence; only files that name no failure at all are skipped.
+    if all(ids == [] for ids in parsed_failures):
         return None
     key = task_key(context)
     if key is None:
@@ -195,8 +202,13 @@ def _capture_artifacts(project_dir: Path, context: Mapping[str, Any]) -> tuple[s
 
     store = ArtifactStore()
     prefix = artifact_prefix(key)
-    copied = ["run_results.json"]
-    _write_bytes(store, f"{prefix}/run_results.json", raw)
+    copied = []
+    if raw is not None:
+        _write_bytes(store, f"{prefix}/run_results.json", raw)
+        copied.append("run_results.json")
+    if raw_sources is not None:
+        _write_bytes(store, f"{prefix}/{SOURCES_FILE}", raw_sources)
+        copied.append(SOURCES_FILE)
     for unique_id, path in _compiled_files(target / "compiled", failed or []).items():
         _write_bytes(store, f"{prefix}/compiled/{unique_id}.sql", path.read_bytes())
         copied.append(f"compiled/{unique_id}.sql")
@@ -508,6 +520,10 @@ class SelfhealFailureNotifier(BaseNotifier):
         manifest = self._manifest(store, prefix, missing) if unique_ids else None
         nodes = [_node_ref(unique_id, manifest, node_config) for unique_id in unique_ids]
 
+        freshness = _captured_freshness(store, prefix, unique_ids[0] if unique_ids else None)
+        if freshness and not unique_ids and freshness.get("unique_id"):
+            unique_ids = [str(freshness["unique_id"])]
+            nodes = [_node_ref(unique_ids[0], manifest, node_config)]
         error = _error_text(values.get("exception"), failed_results, missing)
         primary = nodes[0].unique_id if nodes else None
         primary_result = next((r for r in failed_results if r.get("unique_id") == primary), None)
@@ -534,6 +550,7 @@ class SelfhealFailureNotifier(BaseNotifier):
             environment=self.environment or (settings.environment if settings else "dev"),
             missing=missing,
             secrets=secrets,
+            freshness=freshness,
         )
 
         resource_type = nodes[0].resource_type if nodes else None
@@ -752,6 +769,24 @@ def _captured_run_results(
     if not failed:
         missing.append("run_results.json names no failed node")
     return failed
+
+
+def _captured_freshness(
+    store: ArtifactStore | None, prefix: str | None, unique_id: str | None
+) -> dict[str, Any] | None:
+    """The failed source's freshness facts from a captured ``sources.json`` (``dbt source freshness``), if any."""
+    from airflow_selfheal.core.incident import freshness_facts
+
+    if store is None or prefix is None:
+        return None
+    try:
+        data = json.loads(store.path(f"{prefix}/{SOURCES_FILE}").read_text())
+    except FileNotFoundError:
+        return None
+    except (ValueError, TypeError, OSError) as exc:
+        log.warning("The captured %s is unreadable: %s", SOURCES_FILE, exc)
+        return None
+    return freshness_facts(data, unique_id) if isinstance(data, dict) else None
 
 
 def _captured_compiled_sql(

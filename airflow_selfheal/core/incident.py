@@ -41,7 +41,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow_selfheal.core.redaction import redact, redact_obj, truncate
@@ -318,6 +318,7 @@ class Incident:
     environment: str
     triage: Mapping[str, Any] | None = None
     missing: tuple[str, ...] = ()
+    freshness: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not _FINGERPRINT.fullmatch(self.fingerprint):
@@ -334,6 +335,7 @@ class Incident:
         )
         object.__setattr__(self, "triage", None if self.triage is None else _plain_json(self.triage))
         object.__setattr__(self, "missing", tuple(self.missing))
+        object.__setattr__(self, "freshness", None if self.freshness is None else _plain_json(self.freshness))
 
     def __hash__(self) -> int:
         # The mappings are unhashable; equal incidents share these fields, so the hash stays consistent.
@@ -363,6 +365,7 @@ class Incident:
             "environment": self.environment,
             "triage": None if self.triage is None else _plain_json(self.triage),
             "missing": list(self.missing),
+            "freshness": None if self.freshness is None else _plain_json(self.freshness),
         }
 
     @classmethod
@@ -370,7 +373,8 @@ class Incident:
         """
         Rebuild an incident from :meth:`to_dict` output, checking every field.
 
-        ``triage`` and ``missing`` may be absent (None and empty); every other field is required.
+        ``triage``, ``missing`` and ``freshness`` may be absent (None, empty, None: records of 0.1.0 have none of
+        them); every other field is required.
 
         :param data: the dict, e.g. ``json.loads`` of a stored incident.
         :return: the incident.
@@ -416,6 +420,7 @@ class Incident:
             environment=reader.text("environment"),
             triage=triage,
             missing=reader.texts("missing", default=()),
+            freshness=reader.optional("freshness", Mapping, "an object or null"),
         )
 
     def with_triage(self, triage: Mapping[str, Any]) -> Incident:
@@ -447,6 +452,7 @@ def build_incident(
     missing: Iterable[str] = (),
     secrets: Iterable[str] = (),
     error_limit: int = ERROR_LIMIT,
+    freshness: Mapping[str, Any] | None = None,
 ) -> Incident:
     """
     Build an incident from what the failure callback collected; redaction and truncation happen here.
@@ -471,6 +477,8 @@ def build_incident(
     :param missing: notes on evidence that could not be collected.
     :param secrets: exact secret values to remove wherever they occur, e.g. the connection password.
     :param error_limit: the maximum length of the stored error and compiled SQL.
+    :param freshness: for a failed ``dbt source freshness``, the source's facts from ``sources.json``
+        (:func:`freshness_facts`).
     :return: the incident.
     """
     if not isinstance(pipeline, str) or not pipeline:
@@ -503,7 +511,42 @@ def build_incident(
         git_sha=git_sha,
         environment=environment,
         missing=tuple(str(note) for note in missing),
+        freshness=None if freshness is None else redact_obj(dict(freshness), extra_secrets=known),
     )
+
+
+def freshness_facts(sources_json: Mapping[str, Any], unique_id: str | None = None) -> dict[str, Any] | None:
+    """
+    What on-call needs to know about a failed source freshness check, from dbt's ``sources.json``.
+
+    :param sources_json: the parsed ``target/sources.json`` of ``dbt source freshness``.
+    :param unique_id: the source to report; default the first that did not pass.
+    :return: ``unique_id``, ``status``, ``loaded_at_field``, ``max_loaded_at``, ``snapshotted_at``, ``age``
+        (e.g. ``"3 days, 2:00:00 (266400 s)"``), ``threshold`` (e.g. ``"error after 24 hour"``) and ``error``
+        where dbt gave them; None when no result matches.
+    """
+    results = [item for item in sources_json.get("results") or () if isinstance(item, Mapping)]
+    chosen = next((item for item in results if unique_id and item.get("unique_id") == unique_id), None)
+    if chosen is None:
+        chosen = next((item for item in results if item.get("status") not in ("pass", "success")), None)
+    if chosen is None:
+        return None
+    facts: dict[str, Any] = {"unique_id": chosen.get("unique_id"), "status": chosen.get("status")}
+    criteria = chosen.get("criteria") or {}
+    facts["loaded_at_field"] = criteria.get("loaded_at_field") or chosen.get("loaded_at_field")
+    facts["max_loaded_at"] = chosen.get("max_loaded_at")
+    facts["snapshotted_at"] = chosen.get("snapshotted_at")
+    age = chosen.get("max_loaded_at_time_ago_in_s")
+    if isinstance(age, (int, float)):
+        facts["age"] = f"{timedelta(seconds=round(age))} ({round(age)} s)"
+    thresholds = []
+    for level in ("error_after", "warn_after"):
+        rule = criteria.get(level) or {}
+        if rule.get("count") is not None and rule.get("period"):
+            thresholds.append(f"{level.replace('_', ' ')} {rule['count']} {rule['period']}")
+    facts["threshold"] = "; ".join(thresholds) or None
+    facts["error"] = chosen.get("error") or chosen.get("message")
+    return {key: value for key, value in facts.items() if value not in (None, "")}
 
 
 # ---------------------------------------------------------------------------------------------------------------
