@@ -38,8 +38,11 @@ demo: venv
 
 test: lint pytest
 
+# Two workers, one test module each at a time (module fixtures stay in one process; each worker has its own
+# Airflow home and embedded warehouse). PYTEST_WORKERS=0 runs everything in this process.
+PYTEST_WORKERS ?= 2
 pytest: venv
-	$(PY) -m pytest
+	$(PY) -m pytest $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 
 unit: venv
 	$(PY) -m pytest -m "not integration"
