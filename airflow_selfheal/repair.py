@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from airflow_selfheal.core.page import Page
     from airflow_selfheal.storage import ArtifactStore
@@ -42,6 +42,9 @@ BRANCH_REPAIR = "clone"
 PLAN_FILE = "plan.json"
 DIFF_LIMIT = 20_000
 LOG_LIMIT = 4_000
+#: The retry's first pause between two ``select 1`` probes of an unreachable warehouse; it doubles up to the max.
+WAREHOUSE_PROBE_FIRST_DELAY = 2.0
+WAREHOUSE_PROBE_MAX_DELAY = 60.0
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,9 @@ class RepairConfig:
     :param clone_at_failure: pin the clone ``AT`` the failure time (Snowflake time travel), so validation sees
         the data the failed run saw; where the warehouse refuses it, the clone holds the current state and the
         clone's ``at_ignored_reason`` says why.
+    :param warehouse_wait: how long a retry waits for the warehouse to answer ``select 1`` before it re-runs
+        anything (probing with exponential backoff from :data:`WAREHOUSE_PROBE_FIRST_DELAY` seconds); when it
+        never answers, the retry fails (and pages) saying how long it waited. ``timedelta(0)`` probes once.
     """
 
     project_dir: str
@@ -98,6 +104,7 @@ class RepairConfig:
     clone_ttl: timedelta = timedelta(hours=24)
     clone_schemas: Sequence[str] | None = None
     clone_at_failure: bool = False
+    warehouse_wait: timedelta = timedelta(minutes=10)
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -108,6 +115,11 @@ class RepairConfig:
             raise ValueError("prod_database must name the production database")
         if self.approval_timeout <= timedelta(0):
             raise ValueError("approval_timeout must be positive")
+        if not isinstance(self.warehouse_wait, timedelta) or self.warehouse_wait < timedelta(0):
+            raise ValueError(
+                f"warehouse_wait must be a timedelta of zero or more (e.g. timedelta(minutes=10)), "
+                f"got {self.warehouse_wait!r}"
+            )
 
     @property
     def manifest(self) -> Path:
@@ -167,14 +179,39 @@ def failed_selector(incident: Mapping[str, Any]) -> str:
     """
     ``dbt build --select`` for the failed nodes and everything downstream, e.g. ``stg_orders+``.
 
+    A failure outside dbt (the drift check) names no failed node; its selector is exactly the dbt nodes the
+    failure blocked (``blocked_nodes``: every dbt task downstream of the failed task), see
+    :func:`blocked_selector`.
+
     :param incident: ``Incident.to_dict()``.
     :return: space-separated ``<name>+`` per failed node (a test's own name selects the test).
-    :raises ValueError: when the incident names no dbt node.
+    :raises ValueError: when the incident names neither a failed nor a blocked dbt node.
     """
     names = [f"{node['name']}+" for node in incident.get("nodes") or ()]
     if not names:
+        blocked = blocked_selector(incident.get("blocked_nodes") or ())
+        if blocked:
+            return blocked
         raise ValueError(f"incident {incident.get('incident_id')} names no dbt node to select")
     return " ".join(dict.fromkeys(names))
+
+
+def blocked_selector(nodes: Sequence[Mapping[str, Any]]) -> str:
+    """
+    ``dbt build --select`` for exactly these nodes: ``source:<source>.<table>`` for a source, the name otherwise.
+
+    :param nodes: ``DbtNodeRef.to_dict()`` items.
+    :return: the space-separated selectors, in the given order, without duplicates; empty for no nodes.
+    """
+    selectors = []
+    for node in nodes:
+        unique_id = str(node.get("unique_id") or "")
+        if node.get("resource_type") == "source" and unique_id.count(".") >= 3:
+            # source.<package>.<source>.<table>: the table part may itself hold dots, the others cannot.
+            selectors.append("source:" + unique_id.split(".", 2)[2])
+        elif node.get("name"):
+            selectors.append(str(node["name"]))
+    return " ".join(dict.fromkeys(selectors))
 
 
 _YAML_SECTIONS = {"models": "model", "seeds": "seed", "snapshots": "snapshot"}
@@ -307,6 +344,10 @@ def triage_step(incident: Mapping[str, Any]) -> dict[str, Any]:
     """
     The triage of the incident (the callback's, or a fresh :func:`~airflow_selfheal.core.triage.classify`).
 
+    A failure outside dbt (no failed node) cannot be repaired by a code change: a transient one that blocked
+    dbt nodes is retried (the blocked nodes are rebuilt once the warehouse answers), anything else escalates,
+    with ``action`` set to ``escalate`` (the triage keeps what it recommended).
+
     :param incident: ``Incident.to_dict()``.
     :return: ``{"triage": Triage dict, "action": retry|repair|escalate, "branch": the task to follow,
         "select": the failed selector}``.
@@ -328,7 +369,74 @@ def triage_step(incident: Mapping[str, Any]) -> dict[str, Any]:
         select = failed_selector(incident)
     except ValueError:
         select, branch = "", BRANCH_ESCALATE
+    if not incident.get("nodes") and branch == BRANCH_REPAIR:
+        action, branch = "escalate", BRANCH_ESCALATE
     return {"triage": triage, "action": action, "branch": branch, "select": select}
+
+
+class WarehouseUnreachableError(RuntimeError):
+    """The warehouse did not answer within the retry's bound; the message says for how long it was probed."""
+
+
+def wait_for_warehouse(
+    conn_id: str,
+    timeout: timedelta,
+    *,
+    first_delay: float = WAREHOUSE_PROBE_FIRST_DELAY,
+    max_delay: float = WAREHOUSE_PROBE_MAX_DELAY,
+    probe: Callable[[], Any] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Any] = time.sleep,
+) -> dict[str, Any]:
+    """
+    Probe the warehouse with ``select 1`` until it answers, pausing ``first_delay`` seconds, doubled each time.
+
+    It probes at least once, and no new probe starts after ``timeout``; one probe can outlast it by the
+    connector's own connect timeout.
+
+    :param conn_id: the Snowflake connection, probed through ``SelfhealSnowflakeHook``.
+    :param timeout: how long to keep probing.
+    :param probe: the probe (default: ``select 1`` on a fresh hook, so a fixed connection is picked up).
+    :return: ``{"answered": True, "attempts", "waited_seconds"}``.
+    :raises WarehouseUnreachableError: when no probe succeeded within ``timeout``; the message names the
+        connection, how long it waited, the attempts and the last error (redacted).
+    """
+    from airflow_selfheal.core.redaction import redact
+
+    if probe is None:
+
+        def probe() -> Any:
+            from airflow_selfheal.hooks.snowflake import SelfhealSnowflakeHook
+
+            return SelfhealSnowflakeHook(snowflake_conn_id=conn_id).get_first("select 1")
+
+    started = clock()
+    delay = first_delay
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            probe()
+        except Exception as exc:  # noqa: BLE001 - every failure to answer is what is waited out
+            last_error = redact(f"{type(exc).__name__}: {exc}")[:LOG_LIMIT]
+            log.warning("The warehouse (connection %s) does not answer yet: %s", conn_id, last_error)
+        else:
+            waited = round(clock() - started, 1)
+            log.info(
+                "The warehouse (connection %s) answered after %s attempt(s), %ss", conn_id, attempts, waited
+            )
+            return {"answered": True, "attempts": attempts, "waited_seconds": waited}
+        elapsed = clock() - started
+        if elapsed >= timeout.total_seconds():
+            raise WarehouseUnreachableError(
+                f"the warehouse (connection {conn_id!r}) did not answer `select 1` within {timeout} "
+                f"(waited {elapsed:.1f}s, {attempts} attempt(s)); last error: {last_error}. Nothing was re-run. "
+                "Fix the warehouse or the network (or the connection), then clear the retry task, "
+                "or raise RepairConfig.warehouse_wait for longer outages."
+            )
+        # The last pause is cut short so that one probe happens at the bound itself.
+        sleep(min(delay, timeout.total_seconds() - elapsed))
+        delay = min(delay * 2, max_delay)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -309,6 +309,10 @@ class SelfhealFailureNotifier(BaseNotifier):
     5. sends "dbt run failed in <env>: model stg_orders (missing_column)" to Slack and/or PagerDuty, once per
        fingerprint (PagerDuty ``dedup_key`` = fingerprint).
 
+    On a task outside dbt (``on_failure_callback`` of the drift check, say), the incident is about that task:
+    its error, its task id in the fingerprint, and as ``blocked_nodes`` the dbt nodes of every cosmos task
+    downstream of it, which its failure kept from running and which a retry rebuilds.
+
     Evidence that cannot be collected (a non-cosmos task, a missing or corrupt ``run_results.json``, no drift
     report...) is named in the incident's ``missing`` notes. Nothing is ever raised into the task.
 
@@ -517,8 +521,11 @@ class SelfhealFailureNotifier(BaseNotifier):
             [str(result["unique_id"]) for result in failed_results if result.get("unique_id")]
             or ([str(node_config["unique_id"])] if node_config and node_config.get("unique_id") else [])
         )
-        manifest = self._manifest(store, prefix, missing) if unique_ids else None
+        # A task outside dbt (the drift check) that fails keeps every dbt task downstream of it from running.
+        blocked_configs = [] if unique_ids else downstream_dbt_nodes(values.get("task"))
+        manifest = self._manifest(store, prefix, missing) if unique_ids or blocked_configs else None
         nodes = [_node_ref(unique_id, manifest, node_config) for unique_id in unique_ids]
+        blocked = [_blocked_ref(config, manifest) for config in blocked_configs]
 
         freshness = _captured_freshness(store, prefix, unique_ids[0] if unique_ids else None)
         if freshness and not unique_ids and freshness.get("unique_id"):
@@ -530,7 +537,7 @@ class SelfhealFailureNotifier(BaseNotifier):
         compiled_sql = _captured_compiled_sql(store, prefix, primary, primary_result, missing)
         drift_events = self._drift_events(ti, key, missing)
         dbt_project = self._project_dir(node_config)
-        secrets = (*self.secrets, *_connection_secrets(values))
+        secrets = (*self.secrets, *_connection_secrets(values), *_operator_connection_secrets(values))
         # Notes can quote an exception's text; the incident redacts its free text but not its notes.
         missing = [redact(note, extra_secrets=secrets) for note in missing]
 
@@ -551,6 +558,7 @@ class SelfhealFailureNotifier(BaseNotifier):
             missing=missing,
             secrets=secrets,
             freshness=freshness,
+            blocked_nodes=blocked,
         )
 
         resource_type = nodes[0].resource_type if nodes else None
@@ -710,6 +718,10 @@ def failure_page(incident: Incident) -> Page:
     lines.append(
         f"Pipeline {incident.pipeline}, run {incident.run_id}, task {incident.task_id}, try {incident.try_number}"
     )
+    if incident.blocked_nodes:
+        names = ", ".join(node.name for node in incident.blocked_nodes[:10])
+        more = len(incident.blocked_nodes) - 10
+        lines.append(f"Blocked dbt nodes: {names}" + (f" and {more} more" if more > 0 else ""))
     lines.append(f"Incident {incident.incident_id}, failed at {incident.failed_at}")
     lines += [f"Missing: {note}" for note in incident.missing]
     return Page(
@@ -862,6 +874,53 @@ def _node_ref(
     )
 
 
+def downstream_dbt_nodes(task: Any) -> list[dict[str, Any]]:
+    """
+    The cosmos ``dbt_node_config`` of every dbt task downstream of ``task`` in its DAG, one per dbt node.
+
+    Cosmos keeps each task's node in the operator's ``extra_context["dbt_node_config"]`` (the same mapping it
+    merges into the task context). A model's run and test tasks carry the same node, so nodes are deduplicated
+    by unique id, and sorted by it.
+
+    :param task: the failed task (``context["task"]``); anything without ``get_flat_relatives`` gives none.
+    :return: the node configs (``unique_id``, ``resource_type``, ``name``, ``original_file_path`` ...).
+    """
+    relatives = getattr(task, "get_flat_relatives", None)
+    if relatives is None:
+        return []
+    try:
+        downstream = list(relatives(upstream=False))
+    except Exception as exc:
+        log.warning("Could not walk the tasks downstream of %s: %s", getattr(task, "task_id", task), exc)
+        return []
+    found: dict[str, dict[str, Any]] = {}
+    for relative in downstream:
+        extra = getattr(relative, "extra_context", None)
+        config = extra.get("dbt_node_config") if isinstance(extra, dict) else None
+        if isinstance(config, dict) and config.get("unique_id"):
+            found.setdefault(str(config["unique_id"]), dict(config))
+    return [found[unique_id] for unique_id in sorted(found)]
+
+
+def _blocked_ref(config: Mapping[str, Any], manifest: dict[str, Any] | None) -> DbtNodeRef:
+    """A blocked node, named as ``dbt --select`` names it: the manifest's name, else its unique id's part."""
+    from airflow_selfheal.core.incident import DbtNodeRef
+    from airflow_selfheal.core.manifest import node
+
+    unique_id = str(config["unique_id"])
+    parts = unique_id.split(".")
+    found = (node(manifest, unique_id) if manifest is not None else None) or {}
+    resource_type = str(found.get("resource_type") or _resource_type(config.get("resource_type")) or parts[0])
+    # A source's unique id ends with <source>.<table>, a test's with its name and a hash, a model's with its name.
+    fallback = parts[-1] if resource_type == "source" else parts[2] if len(parts) > 2 else unique_id
+    return DbtNodeRef(
+        unique_id=unique_id,
+        resource_type=resource_type,
+        name=str(found.get("name") or fallback),
+        original_file_path=_text(found.get("original_file_path") or config.get("original_file_path")),
+    )
+
+
 def _resource_type(value: Any) -> str | None:
     """``model`` from a cosmos ``DbtResourceType.MODEL``, its value, or its repr."""
     if value is None:
@@ -893,7 +952,15 @@ def _connection_secrets(values: Mapping[str, Any]) -> list[str]:
     """The password and secret-named extras of the cosmos task's profile connection, when it has one."""
     task = values.get("task")
     mapping = getattr(getattr(task, "profile_config", None), "profile_mapping", None)
-    conn_id = getattr(mapping, "conn_id", None)
+    return _secrets_of(getattr(mapping, "conn_id", None))
+
+
+def _operator_connection_secrets(values: Mapping[str, Any]) -> list[str]:
+    """The same for a non-dbt task's Snowflake connection (``snowflake_conn_id``), e.g. the drift check's."""
+    return _secrets_of(getattr(values.get("task"), "snowflake_conn_id", None))
+
+
+def _secrets_of(conn_id: Any) -> list[str]:
     if not isinstance(conn_id, str) or not conn_id:
         return []
     try:

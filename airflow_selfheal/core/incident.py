@@ -9,7 +9,9 @@ secret by forgetting to.
 The **fingerprint** is the dedup key for repair runs, pages and notifications: a sha256 over the pipeline, the
 failing dbt nodes and the normalised error signature (:func:`compute_fingerprint`). It does not depend on the run
 id, the try number, the task id or the time, so a retry or a re-occurrence of the same failure is the same
-incident, with the same :attr:`Incident.incident_id`.
+incident, with the same :attr:`Incident.incident_id`. A failure outside dbt (a drift check that cannot reach the
+warehouse) has no failing node, so its fingerprint covers the failed task id instead; the dbt nodes its failure
+blocked are kept in :attr:`Incident.blocked_nodes`, for the retry to rebuild.
 
 The **error signature** (:func:`normalize_error_signature`) is the error text with its volatile parts (query ids,
 UUIDs, timestamps, durations, temp dirs, addresses, pids, row counts, run ids) replaced by placeholders, reduced
@@ -163,21 +165,27 @@ def _first_line(lines: list[str], pattern: re.Pattern[str]) -> int | None:
     return next((index for index, line in enumerate(lines) if pattern.search(line)), None)
 
 
-def compute_fingerprint(pipeline: str, node_ids: Iterable[str], error_signature: str) -> str:
+def compute_fingerprint(
+    pipeline: str, node_ids: Iterable[str], error_signature: str, failed_task: str | None = None
+) -> str:
     """
     The dedup key of a failure: sha256 over ``[pipeline, sorted unique node ids, error_signature]``.
 
     The three are serialised as a compact JSON array (``ensure_ascii=False``, no spaces) and hashed as UTF-8.
-    Run id, try number, task id and time are deliberately left out.
+    Run id, try number and time are deliberately left out. So is the task id of a dbt failure (the node names
+    it); a failure outside dbt names no node, so its task is appended (``failed_task``) and another task failing
+    with the same error is another incident.
 
     :param pipeline: the pipeline's DAG id.
     :param node_ids: the failing dbt nodes' unique ids, in any order, duplicates allowed.
     :param error_signature: from :func:`normalize_error_signature`.
+    :param failed_task: the failed task's id, for a failure outside dbt; None for a dbt node's failure.
     :return: 64 lower-case hex characters.
     """
-    canonical = json.dumps(
-        [pipeline, sorted(set(node_ids)), error_signature], ensure_ascii=False, separators=(",", ":")
-    )
+    parts: list[Any] = [pipeline, sorted(set(node_ids)), error_signature]
+    if failed_task is not None:
+        parts.append({"task": failed_task})
+    canonical = json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -299,6 +307,9 @@ class Incident:
     :param environment: the environment name, e.g. ``prod``.
     :param triage: the triage module's ``Triage.to_dict()``, once classified.
     :param missing: notes on evidence that could not be collected, e.g. ``run_results.json missing``.
+    :param freshness: for a failed ``dbt source freshness``, the source's facts (:func:`freshness_facts`).
+    :param blocked_nodes: for a failure outside dbt (``nodes`` empty), the dbt nodes of the tasks downstream of
+        the failed task, which its failure kept from running; empty otherwise and in records of 0.1.0.
     """
 
     incident_id: str
@@ -319,6 +330,7 @@ class Incident:
     triage: Mapping[str, Any] | None = None
     missing: tuple[str, ...] = ()
     freshness: Mapping[str, Any] | None = None
+    blocked_nodes: tuple[DbtNodeRef, ...] = ()
 
     def __post_init__(self) -> None:
         if not _FINGERPRINT.fullmatch(self.fingerprint):
@@ -330,6 +342,7 @@ class Incident:
             )
         # Plain JSON values inside, so the JSON round trip is exact and callers cannot mutate a stored incident.
         object.__setattr__(self, "nodes", tuple(self.nodes))
+        object.__setattr__(self, "blocked_nodes", tuple(self.blocked_nodes))
         object.__setattr__(
             self, "run_results_excerpt", tuple(_plain_json(item) for item in self.run_results_excerpt)
         )
@@ -366,6 +379,7 @@ class Incident:
             "triage": None if self.triage is None else _plain_json(self.triage),
             "missing": list(self.missing),
             "freshness": None if self.freshness is None else _plain_json(self.freshness),
+            "blocked_nodes": [node.to_dict() for node in self.blocked_nodes],
         }
 
     @classmethod
@@ -373,8 +387,8 @@ class Incident:
         """
         Rebuild an incident from :meth:`to_dict` output, checking every field.
 
-        ``triage``, ``missing`` and ``freshness`` may be absent (None, empty, None: records of 0.1.0 have none of
-        them); every other field is required.
+        ``triage``, ``missing``, ``freshness`` and ``blocked_nodes`` may be absent (None, empty, None, empty:
+        records of 0.1.0 have none of them); every other field is required.
 
         :param data: the dict, e.g. ``json.loads`` of a stored incident.
         :return: the incident.
@@ -395,12 +409,8 @@ class Incident:
         failed_at = reader.text("failed_at")
         if not _is_utc_iso(failed_at):
             raise reader.invalid("failed_at", "an ISO-8601 UTC time", failed_at)
-        nodes = []
-        for index, item in enumerate(reader.items("nodes")):
-            try:
-                nodes.append(DbtNodeRef.from_dict(item))
-            except ValueError as exc:
-                raise ValueError(f"invalid incident field 'nodes[{index}]': {exc}") from None
+        nodes = _node_refs(reader, "nodes")
+        blocked = _node_refs(reader, "blocked_nodes") if data.get("blocked_nodes") is not None else ()
         triage = reader.optional("triage", Mapping, "an object or null")
         return cls(
             incident_id=incident_id,
@@ -421,6 +431,7 @@ class Incident:
             triage=triage,
             missing=reader.texts("missing", default=()),
             freshness=reader.optional("freshness", Mapping, "an object or null"),
+            blocked_nodes=blocked,
         )
 
     def with_triage(self, triage: Mapping[str, Any]) -> Incident:
@@ -453,6 +464,7 @@ def build_incident(
     secrets: Iterable[str] = (),
     error_limit: int = ERROR_LIMIT,
     freshness: Mapping[str, Any] | None = None,
+    blocked_nodes: Iterable[DbtNodeRef] = (),
 ) -> Incident:
     """
     Build an incident from what the failure callback collected; redaction and truncation happen here.
@@ -479,6 +491,8 @@ def build_incident(
     :param error_limit: the maximum length of the stored error and compiled SQL.
     :param freshness: for a failed ``dbt source freshness``, the source's facts from ``sources.json``
         (:func:`freshness_facts`).
+    :param blocked_nodes: for a failure outside dbt (no ``nodes``), the dbt nodes downstream of the failed task;
+        the fingerprint then covers ``task_id`` instead of nodes.
     :return: the incident.
     """
     if not isinstance(pipeline, str) or not pipeline:
@@ -490,8 +504,14 @@ def build_incident(
     )
     excerpt = tuple(_run_result(result, known) for result in run_results_excerpt)
     node_refs = tuple(nodes)
+    blocked = tuple(dict.fromkeys(blocked_nodes)) if not node_refs else ()
     signature = normalize_error_signature(stored_error)
-    fingerprint = compute_fingerprint(pipeline, (node.unique_id for node in node_refs), signature)
+    fingerprint = compute_fingerprint(
+        pipeline,
+        (node.unique_id for node in node_refs),
+        signature,
+        failed_task=None if node_refs else (task_id or ""),
+    )
     if failed_at.tzinfo is None:
         failed_at = failed_at.replace(tzinfo=timezone.utc)
     return Incident(
@@ -512,6 +532,7 @@ def build_incident(
         environment=environment,
         missing=tuple(str(note) for note in missing),
         freshness=None if freshness is None else redact_obj(dict(freshness), extra_secrets=known),
+        blocked_nodes=blocked,
     )
 
 
@@ -552,6 +573,16 @@ def freshness_facts(sources_json: Mapping[str, Any], unique_id: str | None = Non
 # ---------------------------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------------------------
+
+
+def _node_refs(reader: _Reader, name: str) -> tuple[DbtNodeRef, ...]:
+    nodes = []
+    for index, item in enumerate(reader.items(name)):
+        try:
+            nodes.append(DbtNodeRef.from_dict(item))
+        except ValueError as exc:
+            raise ValueError(f"invalid incident field '{name}[{index}]': {exc}") from None
+    return tuple(nodes)
 
 
 def _run_result(result: Mapping[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:

@@ -519,7 +519,8 @@ RULES: tuple[_Rule, ...] = (
         "network_connection",
         _F.TRANSIENT,
         r"Connection (?:aborted|reset|refused)|RemoteDisconnected|Remote end closed connection|Broken pipe"
-        r"|Max retries exceeded|Temporary failure in name resolution|Name or service not known|EOF occurred in violation",
+        r"|Max retries exceeded|Temporary failure in name resolution|Name or service not known|EOF occurred in violation"
+        r"|Network is unreachable|No route to host|getaddrinfo failed|nodename nor servname provided",
     ),
 )
 

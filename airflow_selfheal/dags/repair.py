@@ -2,7 +2,7 @@
 
 .. code-block:: text
 
-    triage -> branch -> retry                        (transient: re-run the failed selector in prod)
+    triage -> branch -> retry                        (transient: once the warehouse answers, re-run the failed selector in prod)
                      -> escalate                     (unknown, not fixable: page with logs, stop)
                      -> clone -> propose -> validate -> page -> approve -> promote -> rerun -> accept_baseline -> resolve
                                                                         -> unanswered (timeout: escalate)
@@ -170,7 +170,17 @@ def build_repair_dag(dag_id: str = DEFAULT_DAG_ID, *, config: RepairConfig, **da
         @task(task_id=BRANCH_RETRY)
         @_watched(BRANCH_RETRY)
         def retry(decided: dict[str, Any], **context: Any) -> dict[str, Any]:
-            return build_in_prod(context, decided, "retry")
+            """Wait (bounded) until the warehouse answers, then re-run the failed (or blocked) selector in prod."""
+            from airflow_selfheal.repair import WarehouseUnreachableError, wait_for_warehouse
+
+            incident_id = decided["incident"]["incident_id"]
+            try:
+                waited = wait_for_warehouse(config.snowflake_conn_id, config.warehouse_wait)
+            except WarehouseUnreachableError as exc:
+                _record(context, incident_id, "wait_for_warehouse", "timed_out", error=str(exc))
+                raise
+            _record(context, incident_id, "wait_for_warehouse", "answered", **waited)
+            return {**build_in_prod(context, decided, "retry"), "warehouse": waited}
 
         def page_escalation(
             context: Mapping[str, Any],
