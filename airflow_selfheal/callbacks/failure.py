@@ -571,7 +571,10 @@ class SelfhealFailureNotifier(BaseNotifier):
             triage_text,
             resource_type=resource_type,
             test_name=test_name,
-            status=None if primary_result is None else _text(primary_result.get("status")),
+            # ``dbt source freshness`` writes no run_results.json: its status is in sources.json.
+            status=_text(primary_result.get("status"))
+            if primary_result
+            else _text((freshness or {}).get("status")),
             drift_events=drift_events,
             lineage=lineage_relations(manifest, unique_ids),
         )
