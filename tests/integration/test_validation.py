@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from dev.e2e import database_fingerprint
 from dev.loader import load_raw
 from dev.scenarios import SCENARIOS
 from dev.warehouse import running
@@ -38,35 +39,11 @@ MARKER = "only-in-the-clone@example.com"
 
 
 def fingerprint(conn: Any, database: str = "DEMO") -> dict[str, str]:
-    """A hash per table (columns and sorted rows) and per view (definition and columns), keyed by kind and name.
+    """A hash per table (columns and sorted rows) and per view definition, keyed by kind and name.
 
     Views are not selected from: after the rename, prod's STG_ORDERS view no longer binds.
     """
-    cursor = conn.cursor()
-    result = {}
-    objects = cursor.execute(
-        f'select TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE from "{database}".INFORMATION_SCHEMA.TABLES '
-        "where TABLE_SCHEMA <> 'INFORMATION_SCHEMA' order by 1, 2"
-    ).fetchall()
-    for schema, name, table_type in objects:
-        columns = cursor.execute(
-            "select COLUMN_NAME, DATA_TYPE, IS_NULLABLE, ORDINAL_POSITION, NUMERIC_PRECISION, NUMERIC_SCALE "
-            f'from "{database}".INFORMATION_SCHEMA.COLUMNS where TABLE_SCHEMA = %s and TABLE_NAME = %s '
-            "order by ORDINAL_POSITION",
-            (schema, name),
-        ).fetchall()
-        rows: list[str] = []
-        if table_type == "BASE TABLE":
-            rows = sorted(
-                repr(row) for row in cursor.execute(f'select * from "{database}"."{schema}"."{name}"')
-            )
-        result[f"{table_type}:{schema}.{name}"] = hashlib.sha256(repr((columns, rows)).encode()).hexdigest()
-    for schema, name, definition in cursor.execute(
-        f'select TABLE_SCHEMA, TABLE_NAME, VIEW_DEFINITION from "{database}".INFORMATION_SCHEMA.VIEWS '
-        "where TABLE_SCHEMA <> 'INFORMATION_SCHEMA'"
-    ).fetchall():
-        result[f"definition:{schema}.{name}"] = hashlib.sha256(str(definition).encode()).hexdigest()
-    return result
+    return database_fingerprint(conn, database)
 
 
 def tree_hash(root: Path) -> str:
