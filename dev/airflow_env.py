@@ -79,14 +79,34 @@ def migrate_db() -> None:
 
 
 def dbt_parse(project_dir: Path = DEMO_PROJECT) -> Path:
-    """Write ``target/manifest.json`` with a real ``dbt parse``; cosmos renders the DAG from it."""
+    """Write ``target/manifest.json`` with a real ``dbt parse``; cosmos renders the DAG from it.
+
+    Test workers run in parallel and may parse the same project at once, and a DAG file may read the manifest
+    meanwhile: one parse at a time (a lock file), into a private folder, then an atomic rename into place.
+    """
+    import fcntl
+    import tempfile
+
     dbt = Path(sys.executable).with_name("dbt")
-    subprocess.run(
-        [str(dbt), "parse", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir), "--quiet"],
-        check=True,
-        env=os.environ.copy(),
-    )
-    return project_dir / "target" / "manifest.json"
+    target = project_dir / "target"
+    target.mkdir(exist_ok=True)
+    with (target / ".parse.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with tempfile.TemporaryDirectory(prefix=".parse-", dir=target) as private:
+            command = [
+                str(dbt),
+                "parse",
+                "--project-dir",
+                str(project_dir),
+                "--profiles-dir",
+                str(project_dir),
+            ]
+            command += ["--target-path", private, "--quiet"]
+            subprocess.run(command, check=True, env=os.environ.copy())
+            for name in ("manifest.json", "partial_parse.msgpack", "semantic_manifest.json"):
+                if (Path(private) / name).exists():
+                    os.replace(Path(private) / name, target / name)
+    return target / "manifest.json"
 
 
 def task_result(dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> object:
