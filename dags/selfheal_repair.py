@@ -8,7 +8,8 @@ incident as conf. Nothing here names a project; the same variables as ``dags/dbt
   (required);
 * ``SELFHEAL_DEPLOY_BRANCH`` (default ``main``), ``SELFHEAL_PROMOTE_MODE`` (``merge`` or ``branch_only``),
   ``SELFHEAL_SLACK_CONN_ID``, ``SELFHEAL_PAGERDUTY_CONN_ID``, ``SELFHEAL_APPROVAL_TIMEOUT_MINUTES`` (default 240),
-  ``SELFHEAL_CLONE_AT_FAILURE`` (pin the clone at the failure time; default true);
+  ``SELFHEAL_CLONE_AT_FAILURE`` (pin the clone at the failure time; default true),
+  ``SELFHEAL_WAREHOUSE_WAIT_MINUTES`` (how long a retry waits for the warehouse to answer; default 10);
 * ``[api] base_url`` (``AIRFLOW__API__BASE_URL``): the UI address the page's approval link points at.
 """
 
@@ -38,6 +39,7 @@ dag = build_repair_dag(
         baseline_name=project.baseline_name,
         clone_at_failure=os.environ.get("SELFHEAL_CLONE_AT_FAILURE", "true").lower() in ("1", "true", "yes"),
         approval_timeout=timedelta(minutes=float(os.environ.get("SELFHEAL_APPROVAL_TIMEOUT_MINUTES", "240"))),
+        warehouse_wait=timedelta(minutes=float(os.environ.get("SELFHEAL_WAREHOUSE_WAIT_MINUTES", "10"))),
     ),
     tags=["dbt", "selfheal"],
 )
