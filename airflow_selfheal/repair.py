@@ -551,12 +551,23 @@ def _build_views_in_clone(
 def failed_relations(
     config: RepairConfig, incident: Mapping[str, Any], manifest: Mapping[str, Any] | None = None
 ) -> list[str]:
-    """``SCHEMA.NAME`` of the failed models and everything downstream of them, from the manifest's child map."""
+    """
+    ``SCHEMA.NAME`` of the failed models and everything downstream of them, from the manifest's child map.
+
+    A failed test says that what it tests is broken (a renamed source table fails its source tests before any
+    model runs), so the closure also starts from the nodes a failed test depends on.
+    """
     if manifest is None:
         manifest = json.loads(config.manifest.read_text(encoding="utf-8"))
-    return model_relations(
-        manifest, downstream_closure(manifest, [n["unique_id"] for n in incident.get("nodes") or ()])
-    )
+    failed = [str(n["unique_id"]) for n in incident.get("nodes") or ()]
+    parent_map = manifest.get("parent_map") or {}
+    tested = [
+        parent
+        for unique_id in failed
+        if unique_id.startswith("test.")
+        for parent in parent_map.get(unique_id, ())
+    ]
+    return model_relations(manifest, downstream_closure(manifest, [*failed, *tested]))
 
 
 def downstream_closure(manifest: Mapping[str, Any], unique_ids: Sequence[str]) -> list[str]:

@@ -420,3 +420,34 @@ def test_dbt_log_excerpt_starts_at_the_error_summary() -> None:
     )
     assert dbt_log_excerpt(output).startswith("Completed with 1 error:")
     assert dbt_log_excerpt("a" * 10 + "tail", limit=4) == "tail"
+
+
+def test_failed_relations_start_from_what_a_failed_test_tests() -> None:
+    """A renamed source fails its source test first: the models reading that source are broken in prod too."""
+    from airflow_selfheal.repair import failed_relations
+
+    def model(name: str) -> dict[str, Any]:
+        return {"resource_type": "model", "schema": "analytics", "name": name}
+
+    manifest = {
+        "nodes": {
+            "model.p.stg_products": model("stg_products"),
+            "model.p.int_items": model("int_items"),
+            "model.p.stg_orders": model("stg_orders"),
+            "test.p.source_unique_raw_products_id": {
+                "resource_type": "test",
+                "schema": "analytics",
+                "name": "t",
+            },
+        },
+        "parent_map": {"test.p.source_unique_raw_products_id": ["source.p.raw.products"]},
+        "child_map": {
+            "source.p.raw.products": ["model.p.stg_products", "test.p.source_unique_raw_products_id"],
+            "model.p.stg_products": ["model.p.int_items"],
+            "source.p.raw.orders": ["model.p.stg_orders"],
+        },
+    }
+    incident = {"nodes": [{"unique_id": "test.p.source_unique_raw_products_id"}]}
+    assert failed_relations(None, incident, manifest) == ["ANALYTICS.INT_ITEMS", "ANALYTICS.STG_PRODUCTS"]  # type: ignore[arg-type]
+    model_failed = {"nodes": [{"unique_id": "model.p.stg_products"}]}
+    assert failed_relations(None, model_failed, manifest) == ["ANALYTICS.INT_ITEMS", "ANALYTICS.STG_PRODUCTS"]  # type: ignore[arg-type]
