@@ -17,7 +17,6 @@ command; dbt runs in-process (``InvocationMode.DBT_RUNNER``), whose errors name 
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 
 from airflow.sdk import DAG
@@ -31,11 +30,9 @@ from airflow_selfheal.profiles import SelfhealSnowflakeProfileMapping
 
 settings = DbtProjectSettings.from_environment()
 MANIFEST = str(settings.require_manifest())
-# ``with_tests_or_freshness`` renders a freshness task per source that declares freshness, so a stale source is
-# named as such instead of surfacing later as a model's wrong result.
-SOURCE_RENDERING = SourceRenderingBehavior(
-    os.environ.get("SELFHEAL_DBT_SOURCE_RENDERING", "with_tests_or_freshness")
-)
+# ``with_tests_or_freshness`` (the default) renders a freshness task per source that declares freshness, so a stale
+# source is named as such instead of surfacing later as a model's wrong result.
+SOURCE_RENDERING = SourceRenderingBehavior(settings.source_rendering)
 
 # One notifier serves every task: dbt tasks carry their node, other tasks (the drift check) are named by task id.
 on_failure = SelfhealFailureNotifier(

@@ -34,7 +34,11 @@ ENVIRONMENT: Mapping[str, str] = {
     "SELFHEAL_PIPELINE_DAG_ID": "the pipeline DAG's id (default <project name>_pipeline)",
     "SELFHEAL_DBT_GROUP_ID": "the cosmos task group's id (default: the project name)",
     "SELFHEAL_BASELINE_NAME": "the drift baseline of the project's sources (default <project name>_sources)",
+    "SELFHEAL_DBT_SOURCE_RENDERING": "cosmos's source rendering: none, all or with_tests_or_freshness (the default)",
 }
+
+#: cosmos ``SourceRenderingBehavior`` values (cosmos is not imported here: this runs on every DAG parse).
+SOURCE_RENDERINGS = ("none", "all", "with_tests_or_freshness")
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,249}$")
 
@@ -58,6 +62,7 @@ class DbtProjectSettings:
     :param pipeline_dag_id: the pipeline DAG's id.
     :param group_id: the cosmos task group's id.
     :param baseline_name: the drift baseline of the project's sources.
+    :param source_rendering: cosmos's ``SourceRenderingBehavior`` value for the project's sources.
     """
 
     project_dir: Path
@@ -70,6 +75,7 @@ class DbtProjectSettings:
     pipeline_dag_id: str
     group_id: str
     baseline_name: str
+    source_rendering: str = "with_tests_or_freshness"
 
     @classmethod
     def from_environment(
@@ -97,26 +103,27 @@ class DbtProjectSettings:
         project_dir = Path(raw_dir).expanduser()
         name, profile = read_dbt_project(project_dir)
         manifest = Path(env.get("SELFHEAL_DBT_MANIFEST") or project_dir / "target" / "manifest.json")
-        values = {
-            "target_name": env.get("SELFHEAL_DBT_TARGET") or "prod",
-            "warehouse_conn_id": env.get("SELFHEAL_WAREHOUSE_CONN_ID") or "snowflake_default",
-            "pipeline_dag_id": env.get("SELFHEAL_PIPELINE_DAG_ID") or f"{name}_pipeline",
-            "group_id": env.get("SELFHEAL_DBT_GROUP_ID") or name,
-            "baseline_name": env.get("SELFHEAL_BASELINE_NAME") or f"{name}_sources",
+        # field -> (variable, default); each value must be a plain name.
+        named = {
+            "target_name": ("SELFHEAL_DBT_TARGET", "prod"),
+            "warehouse_conn_id": ("SELFHEAL_WAREHOUSE_CONN_ID", "snowflake_default"),
+            "pipeline_dag_id": ("SELFHEAL_PIPELINE_DAG_ID", f"{name}_pipeline"),
+            "group_id": ("SELFHEAL_DBT_GROUP_ID", name),
+            "baseline_name": ("SELFHEAL_BASELINE_NAME", f"{name}_sources"),
         }
-        variables = {
-            "target_name": "SELFHEAL_DBT_TARGET",
-            "warehouse_conn_id": "SELFHEAL_WAREHOUSE_CONN_ID",
-            "pipeline_dag_id": "SELFHEAL_PIPELINE_DAG_ID",
-            "group_id": "SELFHEAL_DBT_GROUP_ID",
-            "baseline_name": "SELFHEAL_BASELINE_NAME",
-        }
-        for key, value in values.items():
+        values = {field: env.get(variable) or default for field, (variable, default) in named.items()}
+        for field, value in values.items():
             if not _IDENTIFIER.match(value):
                 raise ProjectSettingsError(
-                    f"{variables[key]}={value!r} is not a valid name. Fix: use letters, digits, '_', '.' or '-', "
+                    f"{named[field][0]}={value!r} is not a valid name. Fix: use letters, digits, '_', '.' or '-', "
                     "starting with a letter or '_'."
                 )
+        source_rendering = env.get("SELFHEAL_DBT_SOURCE_RENDERING") or "with_tests_or_freshness"
+        if source_rendering not in SOURCE_RENDERINGS:
+            raise ProjectSettingsError(
+                f"SELFHEAL_DBT_SOURCE_RENDERING={source_rendering!r} is not a cosmos source rendering. Fix: use "
+                f"one of {', '.join(SOURCE_RENDERINGS)}."
+            )
         prod_database = env.get("SELFHEAL_PROD_DATABASE") or None
         return cls(
             project_dir=project_dir,
@@ -124,6 +131,7 @@ class DbtProjectSettings:
             project_name=name,
             profile_name=profile,
             prod_database=prod_database,
+            source_rendering=source_rendering,
             **values,
         )
 

@@ -95,3 +95,25 @@ class TestErrors:
         settings = DbtProjectSettings.from_environment({"SELFHEAL_DBT_PROJECT_DIR": str(project(tmp_path))})
         with pytest.raises(ProjectSettingsError, match="SELFHEAL_PROD_DATABASE is not set"):
             settings.require_prod_database()
+
+
+class TestSourceRendering:
+    def test_defaults_to_freshness_and_tests(self, tmp_path: Path) -> None:
+        settings = DbtProjectSettings.from_environment({"SELFHEAL_DBT_PROJECT_DIR": str(project(tmp_path))})
+        assert settings.source_rendering == "with_tests_or_freshness"
+
+    def test_a_value_cosmos_does_not_know_is_refused_with_the_choices(self, tmp_path: Path) -> None:
+        env = {
+            "SELFHEAL_DBT_PROJECT_DIR": str(project(tmp_path)),
+            "SELFHEAL_DBT_SOURCE_RENDERING": "freshness",
+        }
+        with pytest.raises(ProjectSettingsError, match="one of none, all, with_tests_or_freshness"):
+            DbtProjectSettings.from_environment(env)
+
+    def test_matches_cosmos(self) -> None:
+        import cosmos.airflow.graph  # noqa: F401 - cosmos.constants is only importable after the package
+        from cosmos.constants import SourceRenderingBehavior
+
+        from airflow_selfheal.dags.project import SOURCE_RENDERINGS
+
+        assert set(SOURCE_RENDERINGS) == {behavior.value for behavior in SourceRenderingBehavior}
