@@ -39,7 +39,7 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Self-heal",
-                "python-modules": ["airflow_selfheal.operators.drift", "airflow_selfheal.backstop"],
+                "python-modules": ["airflow_selfheal.operators.drift", "airflow_selfheal.operators.backstop"],
             },
         ],
         "notifications": ["airflow_selfheal.callbacks.failure.SelfhealFailureNotifier"],

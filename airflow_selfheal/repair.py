@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from airflow_selfheal.core.page import Page
-    from airflow_selfheal.storage import ArtifactStore
+    from airflow_selfheal.core.pages.render import Page
+    from airflow_selfheal.hooks.artifacts import ArtifactStore
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def _read_incident_path(path: str, store: ArtifactStore | None) -> Any:
 
         return json.loads(ObjectStoragePath(path if "://" in path else f"file://{path}").read_text())
     if store is None:
-        from airflow_selfheal.storage import ArtifactStore
+        from airflow_selfheal.hooks.artifacts import ArtifactStore
 
         store = ArtifactStore()
     return store.read_json(path)
@@ -528,7 +528,7 @@ def _build_views_in_clone(
     import shutil
 
     from airflow_selfheal.hooks.dbt import DbtValidationHook
-    from airflow_selfheal.sandbox import Sandbox
+    from airflow_selfheal.hooks.sandbox import Sandbox
 
     root = config.sandboxes / f"{attempt_key}-clone"
     sandbox = Sandbox.create(Path(config.project_dir), str(incident["incident_id"]), root=root, replace=True)
@@ -701,8 +701,8 @@ def probe_step(
 
     Each relation's failure is recorded in its ``errors``, never raised: probes are evidence, not a gate.
     """
+    from airflow_selfheal.hooks.probes import probe_relations
     from airflow_selfheal.hooks.snowflake import SelfhealSnowflakeHook
-    from airflow_selfheal.probes import probe_relations
 
     targets = probe_targets(manifest, [str(node["unique_id"]) for node in incident.get("nodes") or ()])
     wanted = sorted({relation for group in targets.values() for relation in group})
@@ -734,9 +734,9 @@ def validate_step(
     """
     from airflow_selfheal.core.fixes import FixPlan
     from airflow_selfheal.hooks.dbt import DbtValidationHook
+    from airflow_selfheal.hooks.probes import data_diff
+    from airflow_selfheal.hooks.sandbox import Sandbox
     from airflow_selfheal.hooks.snowflake_clone import SnowflakeCloneHook
-    from airflow_selfheal.probes import data_diff
-    from airflow_selfheal.sandbox import Sandbox
 
     incident_id = str(incident["incident_id"])
     fix = FixPlan.from_dict(plan)
@@ -871,7 +871,7 @@ def proposal_page(
     incident: Mapping[str, Any], triage: Mapping[str, Any], proposal: Mapping[str, Any], link: str | None
 ) -> Page:
     """The page asking on-call to approve: dedup key the fingerprint, the approval link, the diff."""
-    from airflow_selfheal.core.page import Page
+    from airflow_selfheal.core.pages.render import Page
 
     nodes = incident.get("nodes") or [{}]
     return Page(
@@ -935,7 +935,7 @@ def escalation_page(
 
     :param failed_step: the repair step that crashed, named in the title, or None for a decided escalation.
     """
-    from airflow_selfheal.core.page import Page
+    from airflow_selfheal.core.pages.render import Page
 
     title = f"selfheal escalation: {incident.get('pipeline')} needs a person"
     if failed_step:
@@ -1000,7 +1000,7 @@ def deliver_page(config: RepairConfig, page: Page, store: ArtifactStore | None, 
 
 def resolve_page(config: RepairConfig, incident: Mapping[str, Any]) -> str:
     """Resolve the PagerDuty incident of the fingerprint; ``skipped`` without a connection."""
-    from airflow_selfheal.core.page import Page
+    from airflow_selfheal.core.pages.render import Page
     from airflow_selfheal.notifications.delivery import send_pagerduty
 
     if not config.pagerduty_conn_id:
@@ -1141,9 +1141,9 @@ def accept_baseline_step(
         return {"accepted": False, "reason": "no baseline_name configured"}
     if not triage.get("root_cause"):
         return {"accepted": False, "reason": "the failure was not caused by source drift"}
-    from airflow_selfheal.baselines import BaselineStore
     from airflow_selfheal.hooks.snowflake import SelfhealSnowflakeHook
     from airflow_selfheal.operators.drift import capture_snapshot, connection_database, resolve_targets
+    from airflow_selfheal.records.baselines import BaselineStore
 
     hook = SelfhealSnowflakeHook(snowflake_conn_id=config.snowflake_conn_id)
     targets = resolve_targets(
@@ -1229,7 +1229,7 @@ def cleanup_step(
 
     All three always happen; only a failure to drop this run's own clone fails the task (after the audit).
     """
-    from airflow_selfheal.audit import AuditLog
+    from airflow_selfheal.records.audit import AuditLog
 
     dropped = None
     error = None

@@ -25,8 +25,8 @@ from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, SourceRend
 
 from airflow_selfheal.callbacks.failure import SelfhealFailureNotifier, capture_dbt_artifacts
 from airflow_selfheal.dags.project import DbtProjectSettings
+from airflow_selfheal.hooks.profiles import SelfhealSnowflakeProfileMapping
 from airflow_selfheal.operators.drift import SchemaDriftCheckOperator, SchemaSnapshotOperator
-from airflow_selfheal.profiles import SelfhealSnowflakeProfileMapping
 
 settings = DbtProjectSettings.from_environment()
 MANIFEST = str(settings.require_manifest())

@@ -106,7 +106,7 @@ def show_incidents() -> None:
     from airflow.models import DagRun
 
     from airflow_selfheal.config import get_settings
-    from airflow_selfheal.incidents import IncidentStore
+    from airflow_selfheal.records.incidents import IncidentStore
 
     repair_dag_id = get_settings().repair_dag_id
     for incident in IncidentStore().list():
@@ -171,8 +171,8 @@ def repair_loop(base_url: str, project: Path, origin: Path, failed_at: float, on
     from airflow.dag_processing.dagbag import DagBag
     from airflow.models import DagRun
 
-    from airflow_selfheal.audit import AuditLog
     from airflow_selfheal.config import get_settings
+    from airflow_selfheal.records.audit import AuditLog
     from dev.apiserver import answer_when_asked
     from dev.project_repo import git
 

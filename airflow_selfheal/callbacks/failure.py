@@ -9,8 +9,8 @@ Two pieces, wired into a cosmos ``DbtTaskGroup``:
   index and try number. The failure callback may run on another worker, so the copy goes to shared storage.
 - :class:`SelfhealFailureNotifier`, the ``on_failure_callback``. It reads those artifacts back, builds and
   classifies the :class:`~airflow_selfheal.core.incident.Incident` (correlated with this run's drift report, read
-  from the drift check's XCom), stores it with :class:`~airflow_selfheal.incidents.IncidentStore`, starts the
-  repair DAG with :func:`~airflow_selfheal.dispatch.dispatch_from_task` and sends the failed-run page.
+  from the drift check's XCom), stores it with :class:`~airflow_selfheal.records.incidents.IncidentStore`, starts the
+  repair DAG with :func:`~airflow_selfheal.hooks.airflow_api.dispatch_from_task` and sends the failed-run page.
 
 Neither ever raises into the task: every step is guarded and logged, and a step that fails leaves a note in the
 incident's ``missing`` list instead of stopping the others.
@@ -55,10 +55,10 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_selfheal.core.incident import DbtNodeRef, Incident
-    from airflow_selfheal.core.page import Page
-    from airflow_selfheal.dispatch import DispatchResult
+    from airflow_selfheal.core.pages.render import Page
+    from airflow_selfheal.hooks.airflow_api import DispatchResult
+    from airflow_selfheal.hooks.artifacts import ArtifactStore
     from airflow_selfheal.notifications.delivery import DeliveryReport
-    from airflow_selfheal.storage import ArtifactStore
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def artifact_prefix(key: TaskKey) -> str:
     :param key: the task instance's identity.
     :return: ``dbt_artifacts/<dag_id>/<run_id>/<task_id>/<map_index>/<try_number>``, each part path-safe.
     """
-    from airflow_selfheal.incidents import safe_segment
+    from airflow_selfheal.records.incidents import safe_segment
 
     return "/".join(
         [
@@ -198,7 +198,7 @@ def _capture_artifacts(project_dir: Path, context: Mapping[str, Any]) -> tuple[s
         log.warning("No task instance in the callback's context: cannot key the dbt artifacts; not captured")
         return None
 
-    from airflow_selfheal.storage import ArtifactStore
+    from airflow_selfheal.hooks.artifacts import ArtifactStore
 
     store = ArtifactStore()
     prefix = artifact_prefix(key)
@@ -221,7 +221,7 @@ def _capture_artifacts(project_dir: Path, context: Mapping[str, Any]) -> tuple[s
 
 def _failed_ids(raw: bytes) -> list[str] | None:
     """The failed nodes' unique ids; None when the file cannot be parsed (it is then kept as evidence)."""
-    from airflow_selfheal.incidents import FAILED_STATUSES
+    from airflow_selfheal.records.incidents import FAILED_STATUSES
 
     try:
         data = json.loads(raw)
@@ -437,7 +437,7 @@ class SelfhealFailureNotifier(BaseNotifier):
 
         if store is not None:
             try:
-                from airflow_selfheal.incidents import IncidentStore, occurrence_record
+                from airflow_selfheal.records.incidents import IncidentStore, occurrence_record
 
                 outcome.new_incident = IncidentStore(store).save(incident, occurrence_record(incident))
             except Exception as exc:
@@ -500,7 +500,7 @@ class SelfhealFailureNotifier(BaseNotifier):
 
         store: ArtifactStore | None = None
         try:
-            from airflow_selfheal.storage import ArtifactStore
+            from airflow_selfheal.hooks.artifacts import ArtifactStore
 
             store = ArtifactStore()
         except Exception as exc:
@@ -650,7 +650,7 @@ class SelfhealFailureNotifier(BaseNotifier):
 
     def _dispatch(self, incident: Incident, store: ArtifactStore | None) -> DispatchResult:
         from airflow_selfheal.config import get_settings
-        from airflow_selfheal.dispatch import dispatch_from_task
+        from airflow_selfheal.hooks.airflow_api import dispatch_from_task
 
         dag_id = self.repair_dag_id or get_settings().repair_dag_id
         return dispatch_from_task(
@@ -670,15 +670,15 @@ def repair_conf(incident: Incident, store: ArtifactStore | None = None) -> dict[
     """
     The repair run's conf: the incident id, its fingerprint, where it is stored, and the incident itself.
 
-    An incident too large for a conf (:data:`~airflow_selfheal.dispatch.MAX_CONF_BYTES`) is left out, with
+    An incident too large for a conf (:data:`~airflow_selfheal.hooks.airflow_api.MAX_CONF_BYTES`) is left out, with
     ``incident_truncated`` set: the repair DAG then reads it from ``incident_path``.
 
     :param incident: the classified incident.
     :param store: the artifacts store holding it, for ``incident_path``.
     :return: the conf.
     """
-    from airflow_selfheal.dispatch import MAX_CONF_BYTES
-    from airflow_selfheal.incidents import INCIDENTS_FOLDER
+    from airflow_selfheal.hooks.airflow_api import MAX_CONF_BYTES
+    from airflow_selfheal.records.incidents import INCIDENTS_FOLDER
 
     relative = f"{INCIDENTS_FOLDER}/{incident.incident_id}/incident.json"
     conf: dict[str, Any] = {
@@ -701,7 +701,7 @@ def failure_page(incident: Incident) -> Page:
     :param incident: the classified incident.
     :return: the page, deduplicated by the fingerprint; its summary lines are the detail.
     """
-    from airflow_selfheal.core.page import Page, format_lines
+    from airflow_selfheal.core.pages.render import Page, format_lines
 
     triage = dict(incident.triage or {})
     failure_class = str(triage.get("failure_class", "unclassified"))
@@ -755,7 +755,7 @@ def _captured_run_results(
     store: ArtifactStore | None, prefix: str | None, missing: list[str]
 ) -> list[dict[str, Any]]:
     """The failed results of the captured ``run_results.json``; a note in ``missing`` when there are none."""
-    from airflow_selfheal.incidents import FAILED_STATUSES
+    from airflow_selfheal.records.incidents import FAILED_STATUSES
 
     if store is None or prefix is None:
         missing.append("run_results.json not read: no artifacts key for this try")

@@ -31,13 +31,13 @@ APPROVE_TASK = "approve"
 
 
 def _store() -> Any:
-    from airflow_selfheal.storage import ArtifactStore
+    from airflow_selfheal.hooks.artifacts import ArtifactStore
 
     return ArtifactStore()
 
 
 def _audit(incident_id: str) -> Any:
-    from airflow_selfheal.audit import AuditLog
+    from airflow_selfheal.records.audit import AuditLog
 
     return AuditLog(incident_id, _store())
 

@@ -58,7 +58,7 @@ import yaml
 from airflow_selfheal.core.clone_sql import parse_clone_name, scan_prod_references
 from airflow_selfheal.core.identifiers import normalize_identifier
 from airflow_selfheal.core.redaction import redact, truncate
-from airflow_selfheal.sandbox import Sandbox
+from airflow_selfheal.hooks.sandbox import Sandbox
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence

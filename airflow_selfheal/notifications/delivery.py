@@ -1,4 +1,4 @@
-"""Deliver one :class:`~airflow_selfheal.core.page.Page` to Slack and PagerDuty, once per dedup key.
+"""Deliver one :class:`~airflow_selfheal.core.pages.render.Page` to Slack and PagerDuty, once per dedup key.
 
 A delivery failure is reported, not raised: paging must never block the repair loop or the approval step.
 """
@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow_selfheal.core.page import Page, pagerduty_event, slack_message
+from airflow_selfheal.core.pages.render import Page, pagerduty_event, slack_message
 from airflow_selfheal.core.redaction import redact
 
 if TYPE_CHECKING:
-    from airflow_selfheal.storage import ArtifactStore
+    from airflow_selfheal.hooks.artifacts import ArtifactStore
 
 log = logging.getLogger(__name__)
 

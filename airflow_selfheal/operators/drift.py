@@ -16,15 +16,15 @@ from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
 
 from airflow_selfheal.core.drift import DriftPolicy, DriftReport, SchemaSnapshot, diff_snapshots
 from airflow_selfheal.core.identifiers import normalize_identifier
-from airflow_selfheal.core.page import Page, format_lines
+from airflow_selfheal.core.pages.render import Page, format_lines
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from airflow.sdk import Context
 
-    from airflow_selfheal.baselines import BaselineStore
     from airflow_selfheal.hooks.snowflake import SelfhealSnowflakeHook
+    from airflow_selfheal.records.baselines import BaselineStore
 
 ACCEPT_MODES = ("if_missing", "always", "never")
 
@@ -112,7 +112,7 @@ class _SchemaOperator(BaseOperator):
         return SelfhealSnowflakeHook(snowflake_conn_id=self.snowflake_conn_id)
 
     def _baselines(self) -> BaselineStore:
-        from airflow_selfheal.baselines import BaselineStore
+        from airflow_selfheal.records.baselines import BaselineStore
 
         return BaselineStore(self.baseline_name)
 
@@ -285,8 +285,8 @@ class SchemaDriftCheckOperator(_SchemaOperator):
     def _notify(self, report: DriftReport, baseline_version: str | None) -> dict[str, Any]:
         if not (self.slack_conn_id or self.pagerduty_conn_id):
             return {"channels": {}, "duplicate": False, "dedup_key": report.fingerprint}
+        from airflow_selfheal.hooks.artifacts import ArtifactStore
         from airflow_selfheal.notifications.delivery import deliver
-        from airflow_selfheal.storage import ArtifactStore
 
         page = drift_page(self.baseline_name, report, baseline_version, pipeline=self.dag_id)
         outcome = deliver(

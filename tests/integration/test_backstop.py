@@ -12,8 +12,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from airflow_selfheal.backstop import MISSING_CALLBACK_NOTE, AirflowApiClient, backstop, find_orphan_failures
-from airflow_selfheal.incidents import IncidentStore
+from airflow_selfheal.operators.backstop import (
+    MISSING_CALLBACK_NOTE,
+    AirflowApiClient,
+    backstop,
+    find_orphan_failures,
+)
+from airflow_selfheal.records.incidents import IncidentStore
 from dev.apiserver import running_api_server
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_selfheal.dispatch import DispatchError, RestDispatcher
+from airflow_selfheal.hooks.airflow_api import DispatchError, RestDispatcher
 from dev.warehouse import free_port
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ PROBE_DAGS = textwrap.dedent(
     from airflow.providers.standard.operators.python import PythonOperator
     from airflow.sdk import DAG
 
-    from airflow_selfheal.dispatch import dispatch_from_task
+    from airflow_selfheal.hooks.airflow_api import dispatch_from_task
 
     RESULTS = Path(__file__).with_name("dispatch_results.jsonl")
 

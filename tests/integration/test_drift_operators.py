@@ -186,7 +186,7 @@ class TestSnapshot:
     def test_changed_schema_is_recorded_but_not_accepted(
         self, raw: Warehouse, demo_manifest: Path, baseline_name: str
     ) -> None:
-        from airflow_selfheal.baselines import BaselineStore
+        from airflow_selfheal.records.baselines import BaselineStore
         from dev.scenarios import SCENARIOS
 
         first = _snapshot(baseline_name, demo_manifest)

@@ -21,8 +21,8 @@ import pytest
 
 from airflow_selfheal.callbacks.failure import TaskKey, artifact_prefix
 from airflow_selfheal.core.incident import Incident
-from airflow_selfheal.incidents import IncidentStore
-from airflow_selfheal.storage import ArtifactStore
+from airflow_selfheal.hooks.artifacts import ArtifactStore
+from airflow_selfheal.records.incidents import IncidentStore
 from dev import airflow_env
 
 if TYPE_CHECKING:

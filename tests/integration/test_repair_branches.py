@@ -103,7 +103,7 @@ def run_repair(bag: Any, dag_id: str, conf: dict[str, Any]) -> dict[str, str]:
 def test_unknown_failure_is_escalated_after_triage(
     warehouse: Warehouse, bag: Any, receiver: Receiver
 ) -> None:
-    from airflow_selfheal.audit import AuditLog
+    from airflow_selfheal.records.audit import AuditLog
 
     incident = make_incident(error="The flux capacitor reported an unexpected condition.", triage=None)
     states = run_repair(bag, "selfheal_repair_unknown", {"incident": incident})
@@ -122,8 +122,8 @@ def test_unknown_failure_is_escalated_after_triage(
 def test_failure_no_rule_can_fix_is_escalated_after_propose(
     warehouse: Warehouse, bag: Any, receiver: Receiver
 ) -> None:
-    from airflow_selfheal.audit import AuditLog
     from airflow_selfheal.core.incident import DbtNodeRef
+    from airflow_selfheal.records.audit import AuditLog
     from dev.loader import load_raw
 
     with warehouse.connect() as conn:
@@ -160,7 +160,7 @@ def test_failure_no_rule_can_fix_is_escalated_after_propose(
 def test_transient_failure_is_retried_in_prod_without_a_code_change(
     warehouse: Warehouse, bag: Any, receiver: Receiver, tmp_path: Path
 ) -> None:
-    from airflow_selfheal.audit import AuditLog
+    from airflow_selfheal.records.audit import AuditLog
     from dev.loader import load_raw
 
     with warehouse.connect() as conn:

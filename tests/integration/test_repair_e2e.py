@@ -270,7 +270,7 @@ class Sweeper:
 
 
 def test_reject_applies_nothing(stack: dict[str, Any], failed: dict[str, Any]) -> None:
-    from airflow_selfheal.audit import AuditLog
+    from airflow_selfheal.records.audit import AuditLog
 
     project, origin = stack["project"], stack["origin"]
     head_before, tree_before = git(origin, "rev-parse", "main"), tree_hash(project)
@@ -299,7 +299,7 @@ def test_reject_applies_nothing(stack: dict[str, Any], failed: dict[str, Any]) -
 
 
 def test_timeout_escalates_and_applies_nothing(stack: dict[str, Any], failed: dict[str, Any]) -> None:
-    from airflow_selfheal.audit import AuditLog
+    from airflow_selfheal.records.audit import AuditLog
 
     project, origin = stack["project"], stack["origin"]
     head_before, tree_before = git(origin, "rev-parse", "main"), tree_hash(project)
@@ -331,7 +331,7 @@ def test_timeout_escalates_and_applies_nothing(stack: dict[str, Any], failed: di
 
 
 def test_approve_promotes_and_prod_reruns_green(stack: dict[str, Any], failed: dict[str, Any]) -> None:
-    from airflow_selfheal.audit import AuditLog
+    from airflow_selfheal.records.audit import AuditLog
 
     project, origin = stack["project"], stack["origin"]
     head_before = git(origin, "rev-parse", "main")
@@ -354,7 +354,7 @@ def test_approve_promotes_and_prod_reruns_green(stack: dict[str, Any], failed: d
         line.startswith("selfheal: ") for line in git(origin, "log", "--format=%s", "main").splitlines()
     )
     # The new schemas are the accepted baseline, so the next drift check is quiet.
-    from airflow_selfheal.baselines import BaselineStore
+    from airflow_selfheal.records.baselines import BaselineStore
 
     accepted = BaselineStore("shop_raw").history()[-1]
     assert failed["incident_id"] in accepted["reason"]

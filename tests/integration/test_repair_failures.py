@@ -142,7 +142,7 @@ def rename_triage() -> dict[str, Any]:
 def test_a_clone_with_a_real_gap_pages_naming_the_clone_step(
     warehouse: Warehouse, bag: Any, receiver: Receiver
 ) -> None:
-    from airflow_selfheal.audit import AuditLog
+    from airflow_selfheal.records.audit import AuditLog
     from dev.loader import load_raw
 
     with warehouse.connect() as conn:
@@ -197,7 +197,7 @@ def test_a_clone_with_a_real_gap_pages_naming_the_clone_step(
 def test_a_validation_that_cannot_start_pages_naming_the_validate_step(
     warehouse: Warehouse, bag: Any, receiver: Receiver
 ) -> None:
-    from airflow_selfheal.audit import AuditLog
+    from airflow_selfheal.records.audit import AuditLog
     from dev.loader import load_raw
 
     with warehouse.connect() as conn:

@@ -239,7 +239,7 @@ def bare_build_seconds(stack: dict[str, Any], select: str) -> float:
 
 @pytest.mark.parametrize("name", scenario_names())
 def test_scenario_ends_as_expected(stack: dict[str, Any], name: str) -> None:
-    from airflow_selfheal.audit import AuditLog
+    from airflow_selfheal.records.audit import AuditLog
     from airflow_selfheal.repair import promoted_selector
 
     scenario = PROJECT.scenarios[name]
@@ -332,7 +332,7 @@ def test_warehouse_outage_before_dbt_is_retried(
     Both finance marts are dropped first, as if the run that builds them never happened, so only a retry that
     really ran dbt in prod can bring them back.
     """
-    from airflow_selfheal.audit import AuditLog
+    from airflow_selfheal.records.audit import AuditLog
 
     clean_state(stack)
     # The run that should have built the finance marts never happened: they are missing until a build runs.

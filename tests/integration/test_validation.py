@@ -88,11 +88,11 @@ def prod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
 
 
 def test_fix_is_validated_in_the_clone_and_prod_is_untouched(prod: Warehouse, tmp_path: Path) -> None:
+    from airflow_selfheal.hooks.artifacts import ArtifactStore
     from airflow_selfheal.hooks.dbt import DbtValidationHook
+    from airflow_selfheal.hooks.probes import data_diff, probe_relations
+    from airflow_selfheal.hooks.sandbox import Sandbox
     from airflow_selfheal.hooks.snowflake_clone import SnowflakeCloneHook
-    from airflow_selfheal.probes import data_diff, probe_relations
-    from airflow_selfheal.sandbox import Sandbox
-    from airflow_selfheal.storage import ArtifactStore
 
     scenario = SCENARIOS["rename_column"]
     clone_hook = SnowflakeCloneHook(snowflake_conn_id=CONN_ID)

@@ -143,9 +143,9 @@ def pages(receiver: Receiver) -> list[dict[str, Any]]:
 def test_outage_before_dbt_opens_one_incident_and_the_retry_rebuilds_prod(
     stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow_selfheal.audit import AuditLog
     from airflow_selfheal.core.incident import Incident
-    from airflow_selfheal.incidents import IncidentStore
+    from airflow_selfheal.records.audit import AuditLog
+    from airflow_selfheal.records.incidents import IncidentStore
     from dev.loader import load_raw
 
     warehouse = stack["warehouse"]

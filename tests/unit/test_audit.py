@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from airflow_selfheal import cli
-from airflow_selfheal.audit import IN_PROGRESS, AuditLog, add_audit_commands, audit_show_text
-from airflow_selfheal.storage import ArtifactCorruptError, ArtifactStore
+from airflow_selfheal.cli import output as cli_output
+from airflow_selfheal.cli.audit import add_audit_commands, audit_show_text
+from airflow_selfheal.hooks.artifacts import ArtifactCorruptError, ArtifactStore
+from airflow_selfheal.records.audit import IN_PROGRESS, AuditLog
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -248,7 +249,7 @@ class TestAuditShowCommand:
 
     def run(self, parser: argparse.ArgumentParser, monkeypatch: pytest.MonkeyPatch, *argv: str) -> str:
         out = io.StringIO()
-        monkeypatch.setattr(cli, "_out", out)
+        monkeypatch.setattr(cli_output, "result_stream", out)
         args = parser.parse_args(argv)
         assert args.func(args) == 0
         return out.getvalue()

@@ -12,7 +12,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-from airflow_selfheal.backstop import (
+from airflow_selfheal.core.incident import build_incident
+from airflow_selfheal.core.triage import classify
+from airflow_selfheal.hooks.artifacts import ArtifactStore
+from airflow_selfheal.operators.backstop import (
     MISSING_CALLBACK_NOTE,
     AirflowApiClient,
     IncidentBackstopOperator,
@@ -22,10 +25,7 @@ from airflow_selfheal.backstop import (
     render_log,
     select_orphans,
 )
-from airflow_selfheal.core.incident import build_incident
-from airflow_selfheal.core.triage import classify
-from airflow_selfheal.incidents import IncidentStore, occurrence_name
-from airflow_selfheal.storage import ArtifactStore
+from airflow_selfheal.records.incidents import IncidentStore, occurrence_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

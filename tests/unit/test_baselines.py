@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_selfheal.baselines import BaselineError, BaselineStore
-from airflow_selfheal.storage import ArtifactCorruptError, ArtifactStore
+from airflow_selfheal.hooks.artifacts import ArtifactCorruptError, ArtifactStore
+from airflow_selfheal.records.baselines import BaselineError, BaselineStore
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_selfheal.dispatch import (
+from airflow_selfheal.hooks.airflow_api import (
     MAX_CONF_BYTES,
     DispatchError,
     DispatchResult,
@@ -337,7 +337,7 @@ class TestRestDispatcher:
 
 
 def test_import_loads_no_airflow_or_http_client() -> None:
-    code = "import sys, json, airflow_selfheal.dispatch; print(json.dumps(sorted(sys.modules)))"
+    code = "import sys, json, airflow_selfheal.hooks.airflow_api; print(json.dumps(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     loaded = json.loads(out)
     assert [m for m in loaded if m.split(".")[0] in ("airflow", "httpx")] == []

@@ -73,7 +73,7 @@ class TestFreshnessFacts:
 
 class TestEscalationPage:
     def test_a_crashed_step_is_named_and_its_error_redacted(self) -> None:
-        from airflow_selfheal.core.page import pagerduty_event, slack_message
+        from airflow_selfheal.core.pages.render import pagerduty_event, slack_message
         from airflow_selfheal.repair import escalation_page, failure_reason
 
         reason = failure_reason("clone", "OperationalError: login failed for password=hunter2secret")

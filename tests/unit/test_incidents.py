@@ -10,20 +10,22 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_selfheal.core.drift import DriftEvent
-from airflow_selfheal.core.incident import DbtNodeRef, Incident, build_incident
-from airflow_selfheal.core.triage import classify
-from airflow_selfheal.incidents import (
-    IncidentNotFoundError,
-    IncidentStore,
+from airflow_selfheal.cli.incidents import (
     add_incident_commands,
     cmd_incidents_list,
     cmd_incidents_show,
     cmd_triage,
+)
+from airflow_selfheal.core.drift import DriftEvent
+from airflow_selfheal.core.incident import DbtNodeRef, Incident, build_incident
+from airflow_selfheal.core.triage import classify
+from airflow_selfheal.hooks.artifacts import ArtifactCorruptError, ArtifactStore
+from airflow_selfheal.records.incidents import (
+    IncidentNotFoundError,
+    IncidentStore,
     occurrence_name,
     safe_segment,
 )
-from airflow_selfheal.storage import ArtifactCorruptError, ArtifactStore
 
 if TYPE_CHECKING:
     from pathlib import Path

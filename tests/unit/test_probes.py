@@ -5,9 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from airflow_selfheal.probes import (
-    ReadOnlyViolation,
-    assert_read_only,
+from airflow_selfheal.core.guards import ReadOnlyViolation, assert_read_only
+from airflow_selfheal.hooks.probes import (
     columns_sql,
     compare_relation,
     jsonable,

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from airflow_selfheal.hooks.artifacts import ArtifactStore
 from airflow_selfheal.repair import (
     RepairConfig,
     approval_body,
@@ -19,7 +20,6 @@ from airflow_selfheal.repair import (
     model_relations,
     triage_step,
 )
-from airflow_selfheal.storage import ArtifactStore
 
 RENAME_ERROR = (
     "Database Error in model stg_orders (models/staging/stg_orders.sql)\n"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_selfheal.sandbox import Sandbox, SandboxError
-from airflow_selfheal.storage import ArtifactStore
+from airflow_selfheal.hooks.artifacts import ArtifactStore
+from airflow_selfheal.hooks.sandbox import Sandbox, SandboxError
 
 STG = "models/staging/stg_orders.sql"
 ALLOWED = ["models/**", "tests/selfheal_guard_*.sql"]

@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from airflow_selfheal.storage import ArtifactCorruptError, ArtifactStore
+from airflow_selfheal.hooks.artifacts import ArtifactCorruptError, ArtifactStore
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -31,9 +31,9 @@ from airflow_selfheal.callbacks.failure import (
     send_selfheal_failure_notification,
 )
 from airflow_selfheal.core.redaction import REDACTED
-from airflow_selfheal.dispatch import MAX_CONF_BYTES
-from airflow_selfheal.incidents import IncidentStore
-from airflow_selfheal.storage import ArtifactStore
+from airflow_selfheal.hooks.airflow_api import MAX_CONF_BYTES
+from airflow_selfheal.hooks.artifacts import ArtifactStore
+from airflow_selfheal.records.incidents import IncidentStore
 from dev.receivers import Receiver, http_receiver
 from tests.unit.test_incidents import FAILED_TEST_RESULT, REAL_RUN_RESULTS, RENAME, STG_ORDERS_SQL
 

@@ -18,7 +18,7 @@ import pytest
 from airflow_selfheal.callbacks.failure import SelfhealFailureNotifier, downstream_dbt_nodes, failure_page
 from airflow_selfheal.core.incident import Incident, compute_fingerprint
 from airflow_selfheal.core.triage import classify
-from airflow_selfheal.incidents import IncidentStore
+from airflow_selfheal.records.incidents import IncidentStore
 from airflow_selfheal.repair import escalation_facts, failed_selector, triage_step
 from dev import airflow_env
 from tests.unit.callbacks.test_failure import FakeTaskInstance
@@ -26,7 +26,7 @@ from tests.unit.callbacks.test_failure import FakeTaskInstance
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from airflow_selfheal.storage import ArtifactStore
+    from airflow_selfheal.hooks.artifacts import ArtifactStore
 
 PIPELINE = "shop_pipeline"
 DRIFT_TASK = "check_source_drift"
@@ -56,8 +56,8 @@ def pipeline(demo_manifest: Path) -> Any:
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
     from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, SourceRenderingBehavior
 
+    from airflow_selfheal.hooks.profiles import SelfhealSnowflakeProfileMapping
     from airflow_selfheal.operators.drift import SchemaDriftCheckOperator, SchemaSnapshotOperator
-    from airflow_selfheal.profiles import SelfhealSnowflakeProfileMapping
 
     with DAG(PIPELINE, schedule=None, start_date=datetime(2026, 1, 1)) as dag:
         check = SchemaDriftCheckOperator(
@@ -102,7 +102,7 @@ def pipeline(demo_manifest: Path) -> Any:
 def artifacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ArtifactStore:
     from airflow.models import Connection
 
-    from airflow_selfheal.storage import ArtifactStore
+    from airflow_selfheal.hooks.artifacts import ArtifactStore
 
     monkeypatch.setenv("AIRFLOW__SELFHEAL__ARTIFACTS_ROOT", str(tmp_path / "artifacts"))
     connection = Connection(conn_id=CONN_ID, conn_type="snowflake", login="u", password=PASSWORD)

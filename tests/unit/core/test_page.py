@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from airflow_selfheal.core.page import (
+from airflow_selfheal.core.pages.render import (
     PAGERDUTY_SUMMARY_LIMIT,
     SLACK_HEADER_LIMIT,
     SLACK_SECTION_LIMIT,

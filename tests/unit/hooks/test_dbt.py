@@ -21,7 +21,7 @@ from airflow_selfheal.hooks.dbt import (
     rewrite_source_databases,
     validation_profile,
 )
-from airflow_selfheal.sandbox import Sandbox, SandboxError
+from airflow_selfheal.hooks.sandbox import Sandbox, SandboxError
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -5,8 +5,8 @@ import json
 import pytest
 from airflow.models import Connection
 
+from airflow_selfheal.hooks.profiles import SelfhealSnowflakeProfileMapping
 from airflow_selfheal.hooks.snowflake import SelfhealConnectionError, SelfhealSnowflakeHook
-from airflow_selfheal.profiles import SelfhealSnowflakeProfileMapping
 
 
 def _conn_env(monkeypatch: pytest.MonkeyPatch, conn_id: str, **extra: object) -> None:

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 import pytest
 from airflow.models import Connection
 
-from airflow_selfheal.core.page import Page
+from airflow_selfheal.core.pages.render import Page
+from airflow_selfheal.hooks.artifacts import ArtifactStore
 from airflow_selfheal.hooks.pagerduty import DeliveryError, SelfhealPagerdutyEventsHook
 from airflow_selfheal.notifications.delivery import deliver
-from airflow_selfheal.storage import ArtifactStore
 from dev.receivers import Receiver, http_receiver
 
 if TYPE_CHECKING:

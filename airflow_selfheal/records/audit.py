@@ -27,10 +27,9 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_selfheal.core.redaction import redact, redact_obj
-from airflow_selfheal.storage import ArtifactStore
+from airflow_selfheal.hooks.artifacts import ArtifactStore
 
 if TYPE_CHECKING:
-    import argparse
     from collections.abc import Callable
 
 AUDIT_FOLDER = "audit"
@@ -138,7 +137,7 @@ class AuditLog:
         Every record, in sequence order.
 
         :return: the stored records; an unreadable one raises
-            :class:`~airflow_selfheal.storage.ArtifactCorruptError` naming the file and its recovery command.
+            :class:`~airflow_selfheal.hooks.artifacts.ArtifactCorruptError` naming the file and its recovery command.
         """
         names = [name for name in self.store.list(self.folder) if _RECORD_NAME.fullmatch(name)]
         names.sort(key=lambda name: (int(name.split("-", 1)[0]), name))
@@ -251,56 +250,3 @@ def _compact(details: dict[str, Any]) -> str:
     )
     text = _CONTROL.sub(lambda match: "" if match.group().startswith("\x1b") else " ", text)
     return text if len(text) <= _DETAIL_WIDTH else text[: _DETAIL_WIDTH - 1] + "…"
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Command line: `airflow-selfheal audit show INCIDENT_ID [--json]`
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def audit_show_text(incident_id: str, *, as_json: bool = False, store: ArtifactStore | None = None) -> str:
-    """
-    What ``audit show`` prints.
-
-    :param incident_id: the incident.
-    :param as_json: the summary and every record as JSON instead of the timeline.
-    :param store: artifact store; defaults to the configured artifacts root.
-    :return: the text.
-    :raises LookupError: when the incident has no audit record.
-    """
-    audit = AuditLog(incident_id, store)
-    entries = audit.entries()
-    if not entries:
-        raise LookupError(
-            f"no audit records for {incident_id} under {audit.store.path(audit.folder)}. Check the incident id "
-            "and the [selfheal] artifacts_root setting."
-        )
-    if as_json:
-        return json.dumps(
-            {"summary": audit.summary(), "entries": entries}, indent=2, sort_keys=True, default=str
-        )
-    return audit.render_text()
-
-
-def cmd_audit_show(args: argparse.Namespace) -> int:
-    """Print an incident's audit trail."""
-    # The CLI's emit writes to the real stdout while the command's own stdout goes to stderr.
-    from airflow_selfheal.cli import emit
-
-    emit(audit_show_text(args.incident_id, as_json=args.json))
-    return 0
-
-
-def add_audit_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """
-    Register ``audit show INCIDENT_ID [--json]``.
-
-    :param subparsers: the CLI's top-level command groups (``parser.add_subparsers(...)``).
-    """
-    audit = subparsers.add_parser("audit", help="incident audit trails").add_subparsers(
-        dest="command", required=True
-    )
-    show = audit.add_parser("show", help="an incident's steps, approver, timings and outcome")
-    show.add_argument("incident_id", help="the incident, e.g. inc-0123456789abcdef")
-    show.add_argument("--json", action="store_true", help="print the summary and every record as JSON")
-    show.set_defaults(func=cmd_audit_show)

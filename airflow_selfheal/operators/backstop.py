@@ -12,14 +12,14 @@ metadata-DB access, so it reads the task instances through the api-server's publ
 3. for each orphan, the tail of its log (``GET .../taskInstances/{task_id}/logs/{try_number}``) becomes the
    error text of an incident noted ``on_failure_callback never ran (task killed?)``; it is classified (the
    supervisor's "Process terminated by signal. Likely out of memory error (OOM)" is ``resource``), stored as an
-   occurrence, and the repair DAG is started through :class:`~airflow_selfheal.dispatch.RestDispatcher`, whose
+   occurrence, and the repair DAG is started through :class:`~airflow_selfheal.hooks.airflow_api.RestDispatcher`, whose
    deterministic run id makes a second start a no-op.
 
 The stored occurrence is what makes the next check skip the task, so running the backstop twice reports once.
 
 .. code-block:: python
 
-    from airflow_selfheal.backstop import build_backstop_dag
+    from airflow_selfheal.operators.backstop import build_backstop_dag
 
     backstop_dag = build_backstop_dag(airflow_conn_id="airflow_api", dag_ids=["shop_pipeline"])
 """
@@ -34,7 +34,7 @@ from urllib.parse import quote
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_selfheal.dispatch import DispatchError, RestDispatcher
+from airflow_selfheal.hooks.airflow_api import DispatchError, RestDispatcher
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     import httpx
     from airflow.sdk import DAG, Context
 
-    from airflow_selfheal.incidents import IncidentStore
+    from airflow_selfheal.records.incidents import IncidentStore
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class BackstopError(RuntimeError):
 
 class AirflowApiClient(RestDispatcher):
     """
-    A :class:`~airflow_selfheal.dispatch.RestDispatcher` that can also read the REST API, with the same auth.
+    A :class:`~airflow_selfheal.hooks.airflow_api.RestDispatcher` that can also read the REST API, with the same auth.
 
     .. code-block:: python
 
@@ -129,12 +129,12 @@ def occurrence_key_name(task_instance: Mapping[str, Any]) -> str:
     """
     The occurrence file name the failure callback would have written for this task instance.
 
-    The same name as :func:`airflow_selfheal.incidents.occurrence_name` gives the incident of that try.
+    The same name as :func:`airflow_selfheal.records.incidents.occurrence_name` gives the incident of that try.
 
     :param task_instance: one item of the REST ``task_instances`` list.
     :return: ``<run_id>__<task_id>__<try>.json`` (``__m<map_index>`` before the try if mapped).
     """
-    from airflow_selfheal.incidents import safe_segment
+    from airflow_selfheal.records.incidents import safe_segment
 
     parts = [safe_segment(task_instance.get("dag_run_id")), safe_segment(task_instance.get("task_id"))]
     map_index = task_instance.get("map_index", -1)
@@ -166,7 +166,7 @@ def recorded_tries(store: IncidentStore, candidates: Sequence[Mapping[str, Any]]
     :param candidates: REST task instances.
     :return: the ``(dag_id, run_id, task_id, map_index, try_number)`` of those recorded.
     """
-    from airflow_selfheal.incidents import INCIDENTS_FOLDER
+    from airflow_selfheal.records.incidents import INCIDENTS_FOLDER
 
     names = {occurrence_key_name(candidate) for candidate in candidates}
     recorded: set[tuple[Any, ...]] = set()
@@ -402,7 +402,7 @@ def backstop(
     from airflow_selfheal.config import get_settings
     from airflow_selfheal.core.incident import build_incident
     from airflow_selfheal.core.triage import classify
-    from airflow_selfheal.incidents import IncidentStore, occurrence_record
+    from airflow_selfheal.records.incidents import IncidentStore, occurrence_record
 
     store = store or IncidentStore()
     settings = get_settings()

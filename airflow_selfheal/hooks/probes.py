@@ -29,6 +29,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from airflow_selfheal.core.clone_sql import split_qualified
+from airflow_selfheal.core.guards import assert_read_only
 from airflow_selfheal.core.redaction import redact, truncate
 
 if TYPE_CHECKING:
@@ -47,69 +48,6 @@ MAX_COLUMNS = 500
 #: Characters kept of one sample value, and of one error message.
 VALUE_LIMIT = 200
 ERROR_LIMIT = 500
-_FORBIDDEN_FUNCTION_PREFIX = "SYSTEM$"
-
-
-class ReadOnlyViolation(ValueError):
-    """A probe statement is not a single read-only statement; it was not sent."""
-
-
-def _forbidden_node_types() -> tuple[type[exp.Expr], ...]:
-    from sqlglot import exp
-
-    return (
-        exp.Insert,
-        exp.Update,
-        exp.Delete,
-        exp.Merge,
-        exp.Create,
-        exp.Drop,
-        exp.Alter,
-        exp.Command,
-        exp.Into,
-        exp.Copy,
-        exp.TruncateTable,
-        exp.Use,
-        exp.Set,
-        exp.Transaction,
-        exp.Commit,
-        exp.Rollback,
-    )
-
-
-def assert_read_only(sql: str) -> None:
-    """
-    Refuse anything but one ``SELECT``/``SHOW``/``DESCRIBE`` statement.
-
-    :param sql: the statement text.
-    :raises ReadOnlyViolation: on a parse error, several statements, another statement kind, DML/DDL nested
-        anywhere (e.g. in a CTE), ``SELECT ... INTO`` or a ``SYSTEM$`` function call.
-    """
-    import sqlglot
-    from sqlglot import exp
-    from sqlglot.errors import SqlglotError
-
-    try:
-        statements = [statement for statement in sqlglot.parse(sql, read=DIALECT) if statement is not None]
-    except SqlglotError as exc:
-        raise ReadOnlyViolation(
-            f"refusing a statement that does not parse: {str(exc).splitlines()[0]}"
-        ) from None
-    if len(statements) != 1:
-        raise ReadOnlyViolation(f"refusing {len(statements)} statements; a probe is exactly one statement")
-    statement = statements[0]
-    if not isinstance(statement, exp.Query | exp.Show | exp.Describe):
-        raise ReadOnlyViolation(
-            f"refusing a {type(statement).__name__.upper()} statement; only SELECT, SHOW and DESCRIBE are allowed"
-        )
-    forbidden = _forbidden_node_types()
-    for node in statement.walk():
-        if isinstance(node, forbidden):
-            raise ReadOnlyViolation(f"refusing a statement that contains {type(node).__name__.upper()}")
-        if isinstance(node, exp.Func) and str(node.name).upper().startswith(_FORBIDDEN_FUNCTION_PREFIX):
-            raise ReadOnlyViolation(
-                f"refusing a call to {node.name}: SYSTEM$ functions may have side effects"
-            )
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_selfheal.storage import ArtifactStore
+from airflow_selfheal.hooks.artifacts import ArtifactStore
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 

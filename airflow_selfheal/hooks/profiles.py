@@ -19,7 +19,7 @@ class SelfhealSnowflakeProfileMapping(SnowflakeUserPasswordProfileMapping):
     .. code-block:: python
 
         from cosmos import ProfileConfig
-        from airflow_selfheal.profiles import SelfhealSnowflakeProfileMapping
+        from airflow_selfheal.hooks.profiles import SelfhealSnowflakeProfileMapping
 
         profile_config = ProfileConfig(
             profile_name="shop",

@@ -42,12 +42,13 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from airflow_selfheal.core.guards import UnsafePathError, check_relative_path
 from airflow_selfheal.core.rules import glob_regex
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
-    from airflow_selfheal.storage import ArtifactStore
+    from airflow_selfheal.hooks.artifacts import ArtifactStore
 
 #: Where sandboxes live, under the root given to :meth:`Sandbox.create` (default: the working directory).
 RUNS_DIR = PurePosixPath(".selfheal/runs")
@@ -68,23 +69,11 @@ class SandboxError(ValueError):
     """A sandbox operation was refused or the sandbox is unusable; the message names the path and the reason."""
 
 
-def check_relative_path(path: str) -> str:
-    """
-    Check a project-relative POSIX path: not empty, not absolute, no ``.``/``..``/empty parts, no backslash.
-
-    :param path: e.g. ``models/staging/stg_orders.sql``.
-    :return: the path, unchanged.
-    :raises SandboxError: naming the path and what is wrong with it.
-    """
-    if not isinstance(path, str) or not path:
-        raise SandboxError(f"path {path!r} must be a non-empty string")
-    if "\x00" in path or "\\" in path:
-        raise SandboxError(f"path {path!r} must be a POSIX path without backslashes or NUL characters")
-    if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
-        raise SandboxError(f"path {path!r} is absolute; only paths relative to the dbt project are allowed")
-    if any(part in ("", ".", "..") for part in path.split("/")):
-        raise SandboxError(f"path {path!r} must not contain '..', '.' or empty parts")
-    return path
+def _check_path(path: str) -> None:
+    try:
+        check_relative_path(path)
+    except UnsafePathError as exc:
+        raise SandboxError(str(exc)) from None
 
 
 def _inside(path: str | Path, root: Path) -> bool:
@@ -253,7 +242,7 @@ class Sandbox:
         :raises SandboxError: on a bad path or one that resolves outside the sandbox.
         :raises FileNotFoundError: if the file does not exist in the sandbox.
         """
-        check_relative_path(path)
+        _check_path(path)
         location = self.project_dir / path
         if not _inside(location, self.project_dir.resolve()):
             raise SandboxError(f"path {path!r} resolves outside the sandbox")
@@ -278,7 +267,7 @@ class Sandbox:
         patterns = [glob_regex(pattern) for pattern in allowed_paths]
         root = self.project_dir.resolve()
         for path, text in changes.items():
-            check_relative_path(path)
+            _check_path(path)
             if not isinstance(text, str):
                 raise SandboxError(f"the new content of {path!r} must be text, got {type(text).__name__}")
             if not any(pattern.fullmatch(path) for pattern in patterns):

@@ -1,35 +1,14 @@
-"""``airflow-selfheal``: drift checks and baselines, incidents, offline triage, audit trails, artifact recovery.
-
-Connections and the artifacts root come from Airflow's configuration, exactly as in tasks.
-Exit codes: 0 fine, 1 drift detected (``drift check``), 2 bad input or an unreadable record.
-"""
+"""The ``drift`` commands: check live source schemas against the accepted baseline, snapshot, accept, history."""
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import getpass
-import json
-import sys
 from typing import TYPE_CHECKING, Any
 
+from airflow_selfheal.cli.output import emit, print_json
+
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
-    from typing import TextIO
-
-
-# Results go to the real stdout; Airflow's own logging, which writes to stdout, is sent to stderr so that
-# `--json` output stays machine-readable.
-_out: TextIO | None = None
-
-
-def emit(text: str) -> None:
-    """Print one line of the command's result."""
-    print(text, file=_out or sys.stdout, flush=True)
-
-
-def _print_json(data: Any) -> None:
-    emit(json.dumps(data, indent=2, sort_keys=True, default=str))
+    import argparse
 
 
 def _capture(args: argparse.Namespace) -> tuple[Any, list[tuple[str, str, str]]]:
@@ -45,15 +24,15 @@ def _capture(args: argparse.Namespace) -> tuple[Any, list[tuple[str, str, str]]]
 
 def cmd_drift_check(args: argparse.Namespace) -> int:
     """Compare live schemas with the accepted baseline."""
-    from airflow_selfheal.baselines import BaselineStore
     from airflow_selfheal.core.drift import SchemaSnapshot, diff_snapshots
+    from airflow_selfheal.records.baselines import BaselineStore
 
     snapshot, targets = _capture(args)
     current = BaselineStore(args.baseline).current()
     baseline = SchemaSnapshot.from_dict(current[1]) if current else None
     report = diff_snapshots(baseline, snapshot, expected_tables=[".".join(t) for t in targets])
     if args.json:
-        _print_json({**report.to_dict(), "baseline_version": current and current[0]})
+        print_json({**report.to_dict(), "baseline_version": current and current[0]})
     else:
         emit(
             f"{args.baseline}: {report.headline}" + (f" [{report.fingerprint}]" if report.fingerprint else "")
@@ -69,7 +48,7 @@ def cmd_drift_check(args: argparse.Namespace) -> int:
 
 def cmd_drift_snapshot(args: argparse.Namespace) -> int:
     """Record a snapshot; accept it with --accept."""
-    from airflow_selfheal.baselines import BaselineStore
+    from airflow_selfheal.records.baselines import BaselineStore
 
     snapshot, _ = _capture(args)
     baselines = BaselineStore(args.baseline)
@@ -83,16 +62,16 @@ def cmd_drift_snapshot(args: argparse.Namespace) -> int:
 
 def cmd_drift_accept(args: argparse.Namespace) -> int:
     """Accept a recorded snapshot as the baseline."""
-    from airflow_selfheal.baselines import BaselineStore
+    from airflow_selfheal.records.baselines import BaselineStore
 
     record = BaselineStore(args.baseline).accept(args.version, accepted_by=args.by, reason=args.reason)
-    _print_json(record)
+    print_json(record)
     return 0
 
 
 def cmd_drift_history(args: argparse.Namespace) -> int:
     """List acceptances and recorded versions."""
-    from airflow_selfheal.baselines import BaselineStore
+    from airflow_selfheal.records.baselines import BaselineStore
 
     baselines = BaselineStore(args.baseline)
     history = baselines.history()
@@ -106,20 +85,13 @@ def cmd_drift_history(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_quarantine(args: argparse.Namespace) -> int:
-    """Move an unreadable record aside."""
-    from airflow_selfheal.storage import ArtifactStore
+def add_drift_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """
+    Register ``drift check|snapshot|accept|history``.
 
-    emit(f"moved to {ArtifactStore().quarantine(args.path)}")
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The command-line interface."""
-    parser = argparse.ArgumentParser(prog="airflow-selfheal", description=__doc__.splitlines()[0])
-    groups = parser.add_subparsers(dest="group", required=True)
-
-    drift = groups.add_parser("drift", help="source schema drift").add_subparsers(
+    :param subparsers: the CLI's top-level command groups (``parser.add_subparsers(...)``).
+    """
+    drift = subparsers.add_parser("drift", help="source schema drift").add_subparsers(
         dest="command", required=True
     )
 
@@ -152,44 +124,3 @@ def build_parser() -> argparse.ArgumentParser:
     history = drift.add_parser("history", help="acceptances and recorded versions")
     history.add_argument("baseline")
     history.set_defaults(func=cmd_drift_history)
-
-    from airflow_selfheal.audit import add_audit_commands
-    from airflow_selfheal.incidents import add_incident_commands
-
-    add_incident_commands(groups)
-    add_audit_commands(groups)
-
-    artifacts = groups.add_parser("artifacts", help="stored records").add_subparsers(
-        dest="command", required=True
-    )
-    quarantine = artifacts.add_parser("quarantine", help="move an unreadable record aside")
-    quarantine.add_argument("path", help="path under the artifacts root, as the error message names it")
-    quarantine.set_defaults(func=cmd_quarantine)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``airflow-selfheal`` command."""
-    global _out
-    args = build_parser().parse_args(argv)
-    _out = sys.stdout
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            return _run(args)
-    finally:
-        _out = None
-
-
-def _run(args: argparse.Namespace) -> int:
-    func: Callable[[argparse.Namespace], int] = args.func
-    from airflow.providers.common.compat.sdk import AirflowException
-
-    try:
-        return func(args)
-    except (ValueError, RuntimeError, LookupError, AirflowException) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

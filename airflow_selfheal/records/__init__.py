@@ -1,0 +1,1 @@
+"""Durable records on the artifacts root: incidents and their occurrences, audit trails, drift baselines."""
