@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.test_repair import make_incident
+from tests.support.incidents import make_incident
 
 SOURCES_JSON = {
     "metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/sources/v3.json"},

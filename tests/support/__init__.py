@@ -1,0 +1,26 @@
+"""Builders, constants and helpers that more than one test module uses; no tests live here.
+
+A test module never imports another test module: what two of them share is here (or, when it is a fixture, in a
+``conftest.py``), so moving or renaming a test file breaks nothing else.
+
+* :mod:`tests.support.incidents`: ``make_incident`` and ``RENAME_ERROR``, a stored incident as the failure callback
+  writes it;
+* :mod:`tests.support.demo`: the demo shop built into a warehouse, prod fingerprints, project tree hashes;
+* :mod:`tests.support.fixes`: the demo project's files and manifest slice as the fix rules read them;
+* :mod:`tests.support.bundles`: temp DAG bundles (the ``dag_bundles`` fixtures of ``tests/integration/conftest.py``);
+* :mod:`tests.support.rides_e2e`: the second project's end-to-end scenarios, split over two test modules.
+
+pytest rewrites the asserts of these modules as it does in test modules, so a failing helper shows its values.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.register_assert_rewrite(
+    "tests.support.bundles",
+    "tests.support.demo",
+    "tests.support.fixes",
+    "tests.support.incidents",
+    "tests.support.rides_e2e",
+)
