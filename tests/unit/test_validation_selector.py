@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from airflow_selfheal.core.rules import RulesConfig
-from airflow_selfheal.repair import promoted_selector, validation_selector
-from tests.unit.core.test_fixes import (
+from airflow_selfheal.core.repair.selectors import promoted_selector, validation_selector
+from tests.support.fixes import (
     INCIDENT_ID,
     RENAME,
     SOURCES_YML,
