@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from airflow_selfheal.repair import RepairConfig, WarehouseUnreachableError, wait_for_warehouse
+from airflow_selfheal.repair import RepairConfig
+from airflow_selfheal.repair.warehouse import WarehouseUnreachableError, wait_for_warehouse
 from dev.warehouse import Warehouse, free_port
 
 
@@ -40,7 +41,7 @@ def test_a_warehouse_that_answers_is_not_waited_for() -> None:
     result = wait_for_warehouse(
         "wh", timedelta(minutes=10), probe=lambda: None, clock=clock, sleep=clock.sleep
     )
-    assert result == {"answered": True, "attempts": 1, "waited_seconds": 0.0}
+    assert result.model_dump() == {"answered": True, "attempts": 1, "waited_seconds": 0.0}
     assert clock.sleeps == []
 
 
@@ -56,9 +57,9 @@ def test_backoff_doubles_up_to_the_max_until_the_warehouse_answers() -> None:
         sleep=clock.sleep,
     )
     assert clock.sleeps == [2.0, 4.0, 8.0, 10.0, 10.0, 10.0]
-    assert result["answered"] is True
-    assert result["attempts"] == 7
-    assert result["waited_seconds"] == 44.0
+    assert result.answered is True
+    assert result.attempts == 7
+    assert result.waited_seconds == 44.0
 
 
 def test_the_bound_stops_the_wait_and_says_how_long_it_waited() -> None:

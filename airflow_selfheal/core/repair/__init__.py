@@ -1,0 +1,1 @@
+"""The repair loop's pure parts: its dbt selectors, the manifest relations it touches, and its decisions."""
