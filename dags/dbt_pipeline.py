@@ -23,9 +23,10 @@ from airflow.sdk import DAG
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, SourceRenderingBehavior
 
-from airflow_selfheal.callbacks.failure import SelfhealFailureNotifier, capture_dbt_artifacts
+from airflow_selfheal.callbacks.capture import capture_dbt_artifacts
 from airflow_selfheal.dags.project import DbtProjectSettings
 from airflow_selfheal.hooks.profiles import SelfhealSnowflakeProfileMapping
+from airflow_selfheal.notifications.failure import SelfhealFailureNotifier
 from airflow_selfheal.operators.drift import SchemaDriftCheckOperator, SchemaSnapshotOperator
 
 settings = DbtProjectSettings.from_environment()

@@ -398,10 +398,10 @@ def backstop(
         ``incident_id``, ``fingerprint``, ``dag_id``, ``run_id``, ``task_id``, ``map_index``, ``try_number``,
         ``failure_class``, ``new_incident``, ``dispatch`` and ``errors``); JSON-serialisable.
     """
-    from airflow_selfheal.callbacks.failure import repair_conf
     from airflow_selfheal.config import get_settings
     from airflow_selfheal.core.incident import build_incident
     from airflow_selfheal.core.triage import classify
+    from airflow_selfheal.notifications.failure import repair_conf
     from airflow_selfheal.records.incidents import IncidentStore, occurrence_record
 
     store = store or IncidentStore()

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_selfheal.callbacks.failure import TaskKey, artifact_prefix
 from airflow_selfheal.core.incident import Incident
 from airflow_selfheal.hooks.artifacts import ArtifactStore
+from airflow_selfheal.notifications.failure_evidence import TaskKey, artifact_prefix
 from airflow_selfheal.records.incidents import IncidentStore
 from dev import airflow_env
 

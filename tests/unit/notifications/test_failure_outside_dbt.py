@@ -15,13 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_selfheal.callbacks.failure import SelfhealFailureNotifier, downstream_dbt_nodes, failure_page
 from airflow_selfheal.core.incident import Incident, compute_fingerprint
+from airflow_selfheal.core.pages.failure import failure_page
+from airflow_selfheal.core.pages.repair import escalation_facts
+from airflow_selfheal.core.repair.decisions import triage_decision
+from airflow_selfheal.core.repair.selectors import failed_selector
 from airflow_selfheal.core.triage import classify
+from airflow_selfheal.notifications.failure import SelfhealFailureNotifier
+from airflow_selfheal.notifications.failure_evidence import downstream_dbt_nodes
 from airflow_selfheal.records.incidents import IncidentStore
-from airflow_selfheal.repair import escalation_facts, failed_selector, triage_step
 from dev import airflow_env
-from tests.unit.callbacks.test_failure import FakeTaskInstance
+from dev.failure_contexts import FakeTaskInstance
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -307,7 +311,7 @@ class TestRepairOfABlockedPipeline:
             .handle(outage_context(pipeline))
             .incident.to_dict()
         )
-        decision = triage_step(incident)
+        decision = triage_decision(incident)
         assert decision["branch"] == "retry"
         selected = decision["select"].split()
         assert "stg_orders" in selected
@@ -328,7 +332,7 @@ class TestRepairOfABlockedPipeline:
             .handle(outage_context(pipeline, exception=error))
             .incident.to_dict()
         )
-        decision = triage_step(incident)
+        decision = triage_decision(incident)
         assert (decision["branch"], decision["action"]) == ("escalate", "escalate")
         assert decision["triage"]["action"] == "repair"  # what triage recommended is kept
         facts = dict(escalation_facts(incident))
@@ -336,7 +340,7 @@ class TestRepairOfABlockedPipeline:
         assert "model.selfheal_demo.stg_orders" in facts["Blocked dbt nodes"]
 
     def test_nothing_blocked_nothing_to_retry(self) -> None:
-        from tests.unit.test_repair import make_incident
+        from tests.support.incidents import make_incident
 
         incident = make_incident(error=CONNECTOR_REFUSED, nodes=[], triage=None)
-        assert triage_step(incident)["branch"] == "escalate"
+        assert triage_decision(incident)["branch"] == "escalate"

@@ -1,9 +1,8 @@
-"""The failure notifier and the cosmos artifact callback, with hand-built task contexts.
+"""The failure notifier: incident, triage, storage, repair conf and the page, with hand-built task contexts.
 
-A context here is what Airflow 3 and cosmos hand a callback: ``ti`` (the task instance, whose ``xcom_pull`` reads
-the drift check's report), ``task`` (the cosmos operator, whose profile names the warehouse connection),
-``exception`` and cosmos' ``dbt_node_config``. The task instance is a stand-in because its real ``xcom_pull``
-needs a task supervisor; ``tests/integration/test_failure_capture.py`` runs the real one.
+The contexts and dbt artifacts are those of ``dev/failure_contexts.py``: what Airflow 3 and cosmos hand a callback,
+with a stand-in task instance (its real ``xcom_pull`` needs a task supervisor);
+``tests/integration/test_failure_capture.py`` runs the real one.
 """
 
 from __future__ import annotations
@@ -12,237 +11,61 @@ import copy
 import json
 import shutil
 import subprocess
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from airflow.models import Connection
 
-from airflow_selfheal.callbacks.failure import (
+from airflow_selfheal.callbacks.capture import capture_dbt_artifacts
+from airflow_selfheal.core.pages.failure import failure_page
+from airflow_selfheal.core.redaction import REDACTED
+from airflow_selfheal.hooks.airflow_api import MAX_CONF_BYTES
+from airflow_selfheal.notifications.failure import (
     SelfhealFailureNotifier,
-    TaskKey,
-    artifact_prefix,
-    capture_dbt_artifacts,
-    failure_page,
     repair_conf,
     send_selfheal_failure_notification,
 )
-from airflow_selfheal.core.redaction import REDACTED
-from airflow_selfheal.hooks.airflow_api import MAX_CONF_BYTES
-from airflow_selfheal.hooks.artifacts import ArtifactStore
 from airflow_selfheal.records.incidents import IncidentStore
+from dev.failure_contexts import (
+    CHILD,
+    COSMOS_ERROR,
+    DAG_ID,
+    FAILED_AT,
+    FAILED_TEST_RESULT,
+    NOT_NULL,
+    REAL_RUN_RESULTS,
+    RUN_ID,
+    SOURCE,
+    STG_ORDERS,
+    STG_ORDERS_SQL,
+    TASK_ID,
+    CosmosDbtRunError,
+    FakeTaskInstance,
+    context,
+    drift_report,
+    prefix,
+    use_artifacts_root,
+    write_project,
+)
 from dev.receivers import Receiver, http_receiver
-from tests.unit.test_incidents import FAILED_TEST_RESULT, REAL_RUN_RESULTS, RENAME, STG_ORDERS_SQL
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-DAG_ID = "shop_pipeline"
-RUN_ID = "manual__2026-03-01T06:00:00+00:00"
-TASK_ID = "shop.stg_orders.run"
-STG_ORDERS = "model.selfheal_demo.stg_orders"
-SOURCE = "source.selfheal_demo.raw.orders"
-CHILD = "model.selfheal_demo.fct_orders"
-NOT_NULL = "test.selfheal_demo.not_null_stg_orders_customer_id.af79d5e4b5"
-FAILED_AT = datetime(2026, 3, 1, 6, 1, 2, tzinfo=timezone.utc)
-# What cosmos' DBT_RUNNER invocation raises for the rename (CosmosDbtRunError), message as cosmos builds it.
-COSMOS_ERROR = (
-    "dbt invocation completed with errors: stg_orders: " + REAL_RUN_RESULTS["results"][0]["message"]
-)
+    from airflow_selfheal.hooks.artifacts import ArtifactStore
+
 ROUTING_KEY = "0123456789abcdef0123456789abcdef"
-
-MANIFEST: dict[str, Any] = {
-    "metadata": {"dbt_version": "1.11.16", "project_name": "selfheal_demo"},
-    "nodes": {
-        STG_ORDERS: {
-            "unique_id": STG_ORDERS,
-            "resource_type": "model",
-            "name": "stg_orders",
-            "package_name": "selfheal_demo",
-            "original_file_path": "models/staging/stg_orders.sql",
-            "depends_on": {"nodes": [SOURCE], "macros": []},
-        },
-        CHILD: {
-            "unique_id": CHILD,
-            "resource_type": "model",
-            "name": "fct_orders",
-            "original_file_path": "models/marts/fct_orders.sql",
-            "depends_on": {"nodes": [STG_ORDERS]},
-        },
-        NOT_NULL: {
-            "unique_id": NOT_NULL,
-            "resource_type": "test",
-            "name": "not_null_stg_orders_customer_id",
-            "original_file_path": "models/staging/_staging.yml",
-            "test_metadata": {"name": "not_null", "kwargs": {"column_name": "customer_id"}},
-            "depends_on": {"nodes": [STG_ORDERS]},
-        },
-    },
-    "sources": {
-        SOURCE: {
-            "unique_id": SOURCE,
-            "resource_type": "source",
-            "name": "orders",
-            "source_name": "raw",
-            "schema": "RAW",
-            "database": "DEMO",
-            "identifier": "ORDERS",
-        }
-    },
-    "child_map": {STG_ORDERS: [CHILD, NOT_NULL], SOURCE: [STG_ORDERS]},
-}
-
-
-class CosmosDbtRunError(Exception):
-    """Stands for cosmos' exception of the same name, whose text the notifier reads."""
-
-
-@dataclass
-class FakeTaskInstance:
-    """The attributes a callback reads from Airflow 3's RuntimeTaskInstance, and its ``xcom_pull``."""
-
-    dag_id: str = DAG_ID
-    run_id: str = RUN_ID
-    task_id: str = TASK_ID
-    map_index: int = -1
-    try_number: int = 1
-    end_date: datetime | None = FAILED_AT
-    xcoms: dict[str, Any] = field(default_factory=dict)
-    pulls: list[dict[str, Any]] = field(default_factory=list)
-
-    def xcom_pull(
-        self, task_ids: str, dag_id: str | None = None, run_id: str | None = None, **kwargs: Any
-    ) -> Any:
-        self.pulls.append({"task_ids": task_ids, "dag_id": dag_id, "run_id": run_id})
-        return self.xcoms.get(task_ids)
-
-
-def drift_report(baseline: str = "shop_raw") -> dict[str, Any]:
-    return {
-        "status": "drift_detected",
-        "headline": "drift detected (1 change)",
-        "events": [RENAME],
-        "baseline_name": baseline,
-    }
-
-
-def node_config(project: Path) -> dict[str, Any]:
-    """cosmos' ``DbtNode.context_dict`` for stg_orders."""
-    return {
-        "unique_id": STG_ORDERS,
-        "resource_type": "model",
-        "depends_on": [SOURCE],
-        "file_path": str(project / "models/staging/stg_orders.sql"),
-        "original_file_path": "models/staging/stg_orders.sql",
-        "tags": [],
-        "config": {"materialized": "view"},
-        "has_test": True,
-        "resource_name": "stg_orders",
-        "name": "stg_orders",
-    }
-
-
-def context(
-    project: Path, *, ti: FakeTaskInstance | None = None, conn_id: str | None = None, **overrides: Any
-) -> dict[str, Any]:
-    ti = ti or FakeTaskInstance(xcoms={"check_source_drift": drift_report()})
-    profile_mapping = SimpleNamespace(conn_id=conn_id) if conn_id else None
-    values: dict[str, Any] = {
-        "ti": ti,
-        "task_instance": ti,
-        "run_id": ti.run_id,
-        "dag": SimpleNamespace(dag_id=ti.dag_id),
-        "task": SimpleNamespace(
-            task_id=ti.task_id, profile_config=SimpleNamespace(profile_mapping=profile_mapping)
-        ),
-        "exception": CosmosDbtRunError(COSMOS_ERROR),
-        "dbt_node_config": node_config(project),
-    }
-    values.update(overrides)
-    return values
 
 
 @pytest.fixture
 def artifacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ArtifactStore:
-    monkeypatch.setenv("AIRFLOW__SELFHEAL__ARTIFACTS_ROOT", str(tmp_path / "artifacts"))
-    return ArtifactStore()
-
-
-def write_project(root: Path, run_results: dict[str, Any] | str | None = REAL_RUN_RESULTS) -> Path:
-    """A dbt project dir as cosmos leaves it after a failed ``dbt run``: target/ with its artifacts."""
-    target = root / "target"
-    compiled = target / "compiled" / "selfheal_demo" / "models" / "staging"
-    compiled.mkdir(parents=True)
-    (compiled / "stg_orders.sql").write_text(STG_ORDERS_SQL)
-    (compiled / "stg_customers.sql").write_text("select 1")
-    (target / "manifest.json").write_text(json.dumps(MANIFEST))
-    if run_results is not None:
-        text = run_results if isinstance(run_results, str) else json.dumps(run_results)
-        (target / "run_results.json").write_text(text)
-    return root
+    return use_artifacts_root(tmp_path, monkeypatch)
 
 
 @pytest.fixture
 def project(tmp_path: Path, artifacts: ArtifactStore) -> Path:
     return write_project(tmp_path / "tmp_project")
-
-
-def prefix(ti: FakeTaskInstance | None = None) -> str:
-    ti = ti or FakeTaskInstance()
-    return artifact_prefix(TaskKey(ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number))
-
-
-class TestCaptureDbtArtifacts:
-    def test_failed_run_copies_run_results_compiled_sql_and_manifest(
-        self, project: Path, artifacts: ArtifactStore
-    ) -> None:
-        capture_dbt_artifacts(str(project), context=context(project))
-        key = prefix()
-        assert key.startswith(f"dbt_artifacts/{DAG_ID}/manual__2026-03-01T06_00_00_00_00-")
-        assert key.endswith(f"/{TASK_ID}/-1/1")
-        assert (
-            artifacts.path(f"{key}/run_results.json").read_bytes()
-            == (project / "target" / "run_results.json").read_bytes()
-        )
-        assert artifacts.path(f"{key}/compiled/{STG_ORDERS}.sql").read_text() == STG_ORDERS_SQL
-        assert json.loads(artifacts.path(f"{key}/manifest.json").read_text()) == MANIFEST
-        # Only the failed node's SQL, not every compiled file.
-        assert [p.name for p in artifacts.path(f"{key}/compiled").iterdir()] == [f"{STG_ORDERS}.sql"]
-
-    def test_successful_run_copies_nothing(self, tmp_path: Path, artifacts: ArtifactStore) -> None:
-        passing = copy.deepcopy(REAL_RUN_RESULTS)
-        passing["results"][0].update(status="success", message="SUCCESS 1")
-        project = write_project(tmp_path / "ok", passing)
-        capture_dbt_artifacts(project, context=context(project))
-        assert not artifacts.path("dbt_artifacts").exists()
-
-    def test_each_try_has_its_own_folder(self, project: Path, artifacts: ArtifactStore) -> None:
-        second = FakeTaskInstance(try_number=2)
-        capture_dbt_artifacts(project, context=context(project))
-        capture_dbt_artifacts(project, context=context(project, ti=second))
-        assert artifacts.exists(f"{prefix()}/run_results.json")
-        assert artifacts.exists(f"{prefix(second)}/run_results.json")
-        assert prefix() != prefix(second)
-
-    def test_corrupt_run_results_is_kept_as_evidence(self, tmp_path: Path, artifacts: ArtifactStore) -> None:
-        project = write_project(tmp_path / "p", '{"results": [')
-        capture_dbt_artifacts(project, context=context(project))
-        assert artifacts.path(f"{prefix()}/run_results.json").read_text() == '{"results": ['
-
-    def test_never_raises(
-        self, tmp_path: Path, artifacts: ArtifactStore, caplog: pytest.LogCaptureFixture
-    ) -> None:
-        project = write_project(tmp_path / "p")
-        # No task instance: nothing to key the copy by. A missing folder: nothing to copy.
-        capture_dbt_artifacts(project, context={})
-        capture_dbt_artifacts(tmp_path / "absent", context=context(project))
-        # A context whose task instance cannot be read at all.
-        capture_dbt_artifacts(project, context={"ti": object(), "dag": object()})
-        assert not artifacts.path("dbt_artifacts").exists()
-        assert "cannot key the dbt artifacts" in caplog.text
 
 
 class TestSelfhealFailureNotifier:
