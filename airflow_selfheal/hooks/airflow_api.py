@@ -8,7 +8,9 @@ the fingerprint, so a second failure with the same fingerprint finds the run alr
 the dedup, not an error.
 
 Deployments that prefer the public REST API use :class:`RestDispatcher` instead
-(``POST /api/v2/dags/{dag_id}/dagRuns``); it dedups the same way, on a 409.
+(``POST /api/v2/dags/{dag_id}/dagRuns``); it dedups the same way, on a 409. :class:`AirflowApiClient` extends it
+with authenticated reads (``GET``), for the backstop that looks for failed task instances; build one from an
+Airflow connection with :func:`client_from_connection`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import httpx
 
 RUN_ID_PREFIX = "selfheal__"
@@ -37,6 +41,10 @@ _DEPLOY_HINT = (
 
 class DispatchError(RuntimeError):
     """The repair DAG could not be started; the message says why and never carries a credential."""
+
+
+class BackstopError(RuntimeError):
+    """The api-server could not be read; the message never carries a credential."""
 
 
 def repair_run_id(fingerprint: str) -> str:
@@ -266,6 +274,82 @@ class RestDispatcher:
             raise DispatchError(
                 f"could not reach the api-server at {url}: {type(exc).__name__}: {exc}"
             ) from exc
+
+
+class AirflowApiClient(RestDispatcher):
+    """
+    A :class:`RestDispatcher` that can also read the REST API, with the same auth.
+
+    .. code-block:: python
+
+        client = AirflowApiClient("http://127.0.0.1:8080", username="admin", password="...")
+        failed = client.get_json("/api/v2/dags/~/dagRuns/~/taskInstances", {"state": "failed"})
+
+    :param base_url: the api-server's root URL.
+    :param kwargs: ``token``, ``username``/``password`` and ``timeout``, as for ``RestDispatcher``.
+    """
+
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """
+        ``GET`` a REST path and return its JSON body.
+
+        :param path: the path after the base URL, starting with ``/``; path segments already quoted.
+        :param params: query parameters; a list value repeats the parameter.
+        :return: the decoded JSON.
+        :raises BackstopError: when the server cannot be reached or answers other than 200.
+        """
+        url = self.base_url + path
+        response = self._get(url, params)
+        if response.status_code == 401 and self._username is not None:
+            self._token = None  # an expired token: fetch a new one once, as dispatch() does
+            response = self._get(url, params)
+        if response.status_code != 200:
+            raise BackstopError(f"GET {path} answered HTTP {response.status_code}: {response.text[:300]}")
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise BackstopError(f"GET {path} did not answer JSON: {exc}") from exc
+
+    def _get(self, url: str, params: Mapping[str, Any] | None) -> httpx.Response:
+        import httpx
+
+        try:
+            headers = self._headers()
+            return httpx.get(url, params=dict(params or {}), headers=headers, timeout=self.timeout)
+        except DispatchError as exc:
+            raise BackstopError(str(exc)) from exc
+        except httpx.HTTPError as exc:
+            raise BackstopError(f"could not reach the api-server at {url}: {type(exc).__name__}") from exc
+
+
+def client_from_connection(conn_id: str, *, timeout: float = 10.0) -> AirflowApiClient:
+    """
+    An api-server client from an ``http`` connection: host (with or without scheme), port, login/password.
+
+    An extra ``token`` is used as a ready JWT instead of login/password.
+
+    :param conn_id: the connection id.
+    :param timeout: per-request timeout in seconds.
+    :return: the client.
+    """
+    from airflow.providers.common.compat.sdk import BaseHook
+
+    connection = BaseHook.get_connection(conn_id)
+    host = (connection.host or "").rstrip("/")
+    if not host:
+        raise BackstopError(f"connection {conn_id!r} has no host; set it to the api-server's base URL")
+    if "://" not in host:
+        host = f"{connection.schema or 'http'}://{host}"
+    if connection.port and host.count(":") == 1:
+        host = f"{host}:{connection.port}"
+    token = connection.extra_dejson.get("token") or None
+    if token:
+        return AirflowApiClient(host, token=str(token), timeout=timeout)
+    if connection.login:
+        return AirflowApiClient(
+            host, username=connection.login, password=connection.password or "", timeout=timeout
+        )
+    return AirflowApiClient(host, timeout=timeout)
 
 
 def _check_dag_id(dag_id: str) -> None:

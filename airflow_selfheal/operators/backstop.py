@@ -16,10 +16,11 @@ metadata-DB access, so it reads the task instances through the api-server's publ
    deterministic run id makes a second start a no-op.
 
 The stored occurrence is what makes the next check skip the task, so running the backstop twice reports once.
+The REST reads go through :class:`~airflow_selfheal.hooks.airflow_api.AirflowApiClient`.
 
 .. code-block:: python
 
-    from airflow_selfheal.operators.backstop import build_backstop_dag
+    from airflow_selfheal.dags.backstop import build_backstop_dag
 
     backstop_dag = build_backstop_dag(airflow_conn_id="airflow_api", dag_ids=["shop_pipeline"])
 """
@@ -34,14 +35,14 @@ from urllib.parse import quote
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_selfheal.hooks.airflow_api import DispatchError, RestDispatcher
+from airflow_selfheal.hooks.airflow_api import BackstopError, DispatchError, client_from_connection
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
 
-    import httpx
-    from airflow.sdk import DAG, Context
+    from airflow.sdk import Context
 
+    from airflow_selfheal.hooks.airflow_api import AirflowApiClient
     from airflow_selfheal.records.incidents import IncidentStore
 
 log = logging.getLogger(__name__)
@@ -56,56 +57,6 @@ MAX_PAGES = 100
 DEFAULT_GRACE = timedelta(minutes=2)
 NOTE_CHARS = 500
 SOURCE_GROUP = "::group::Log message source details"
-
-
-class BackstopError(RuntimeError):
-    """The api-server could not be read; the message never carries a credential."""
-
-
-class AirflowApiClient(RestDispatcher):
-    """
-    A :class:`~airflow_selfheal.hooks.airflow_api.RestDispatcher` that can also read the REST API, with the same auth.
-
-    .. code-block:: python
-
-        client = AirflowApiClient("http://127.0.0.1:8080", username="admin", password="...")
-        failed = client.get_json("/api/v2/dags/~/dagRuns/~/taskInstances", {"state": "failed"})
-
-    :param base_url: the api-server's root URL.
-    :param kwargs: ``token``, ``username``/``password`` and ``timeout``, as for ``RestDispatcher``.
-    """
-
-    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        """
-        ``GET`` a REST path and return its JSON body.
-
-        :param path: the path after the base URL, starting with ``/``; path segments already quoted.
-        :param params: query parameters; a list value repeats the parameter.
-        :return: the decoded JSON.
-        :raises BackstopError: when the server cannot be reached or answers other than 200.
-        """
-        url = self.base_url + path
-        response = self._get(url, params)
-        if response.status_code == 401 and self._username is not None:
-            self._token = None  # an expired token: fetch a new one once, as dispatch() does
-            response = self._get(url, params)
-        if response.status_code != 200:
-            raise BackstopError(f"GET {path} answered HTTP {response.status_code}: {response.text[:300]}")
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise BackstopError(f"GET {path} did not answer JSON: {exc}") from exc
-
-    def _get(self, url: str, params: Mapping[str, Any] | None) -> httpx.Response:
-        import httpx
-
-        try:
-            headers = self._headers()
-            return httpx.get(url, params=dict(params or {}), headers=headers, timeout=self.timeout)
-        except DispatchError as exc:
-            raise BackstopError(str(exc)) from exc
-        except httpx.HTTPError as exc:
-            raise BackstopError(f"could not reach the api-server at {url}: {type(exc).__name__}") from exc
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -471,38 +422,8 @@ def backstop(
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Airflow glue
+# The operator
 # ---------------------------------------------------------------------------------------------------------------
-
-
-def client_from_connection(conn_id: str, *, timeout: float = 10.0) -> AirflowApiClient:
-    """
-    An api-server client from an ``http`` connection: host (with or without scheme), port, login/password.
-
-    An extra ``token`` is used as a ready JWT instead of login/password.
-
-    :param conn_id: the connection id.
-    :param timeout: per-request timeout in seconds.
-    :return: the client.
-    """
-    from airflow.providers.common.compat.sdk import BaseHook
-
-    connection = BaseHook.get_connection(conn_id)
-    host = (connection.host or "").rstrip("/")
-    if not host:
-        raise BackstopError(f"connection {conn_id!r} has no host; set it to the api-server's base URL")
-    if "://" not in host:
-        host = f"{connection.schema or 'http'}://{host}"
-    if connection.port and host.count(":") == 1:
-        host = f"{host}:{connection.port}"
-    token = connection.extra_dejson.get("token") or None
-    if token:
-        return AirflowApiClient(host, token=str(token), timeout=timeout)
-    if connection.login:
-        return AirflowApiClient(
-            host, username=connection.login, password=connection.password or "", timeout=timeout
-        )
-    return AirflowApiClient(host, timeout=timeout)
 
 
 class IncidentBackstopOperator(BaseOperator):
@@ -572,33 +493,3 @@ class IncidentBackstopOperator(BaseOperator):
         )
         self.log.info("Backstop since %s: %s orphaned dbt failure(s) reported", since, summary["orphans"])
         return summary
-
-
-def build_backstop_dag(
-    dag_id: str = "selfheal_backstop", schedule: str = "*/10 * * * *", **operator_kwargs: Any
-) -> DAG:
-    """
-    A DAG that runs :class:`IncidentBackstopOperator` on a schedule.
-
-    .. code-block:: python
-
-        backstop_dag = build_backstop_dag(airflow_conn_id="airflow_api", lookback=timedelta(hours=2))
-
-    :param dag_id: the DAG id.
-    :param schedule: a cron expression; every 10 minutes by default.
-    :param operator_kwargs: :class:`IncidentBackstopOperator` arguments (``airflow_conn_id`` is required).
-    :return: the DAG.
-    """
-    from airflow.sdk import DAG
-
-    with DAG(
-        dag_id,
-        schedule=schedule,
-        start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
-        catchup=False,
-        max_active_runs=1,
-        tags=["selfheal"],
-        doc_md="Reports failed dbt tasks that never ran their failure callback (killed, out of memory).",
-    ) as dag:
-        IncidentBackstopOperator(task_id="report_orphan_failures", **operator_kwargs)
-    return dag

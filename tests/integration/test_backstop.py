@@ -12,12 +12,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from airflow_selfheal.operators.backstop import (
-    MISSING_CALLBACK_NOTE,
-    AirflowApiClient,
-    backstop,
-    find_orphan_failures,
-)
+from airflow_selfheal.hooks.airflow_api import AirflowApiClient
+from airflow_selfheal.operators.backstop import MISSING_CALLBACK_NOTE, backstop, find_orphan_failures
 from airflow_selfheal.records.incidents import IncidentStore
 from dev.apiserver import running_api_server
 

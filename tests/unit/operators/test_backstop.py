@@ -14,13 +14,13 @@ import pytest
 
 from airflow_selfheal.core.incident import build_incident
 from airflow_selfheal.core.triage import classify
+from airflow_selfheal.dags.backstop import build_backstop_dag
+from airflow_selfheal.hooks.airflow_api import AirflowApiClient
 from airflow_selfheal.hooks.artifacts import ArtifactStore
 from airflow_selfheal.operators.backstop import (
     MISSING_CALLBACK_NOTE,
-    AirflowApiClient,
     IncidentBackstopOperator,
     backstop,
-    build_backstop_dag,
     occurrence_key_name,
     render_log,
     select_orphans,

@@ -1,4 +1,5 @@
-"""Run ids, conf checks, the supervisor answers, and the REST dispatcher against a loopback HTTP server."""
+"""Run ids, conf checks, the supervisor answers, the REST dispatcher against a loopback HTTP server, and the REST
+client's reads (``AirflowApiClient``) and its construction from an Airflow connection."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ import pytest
 
 from airflow_selfheal.hooks.airflow_api import (
     MAX_CONF_BYTES,
+    AirflowApiClient,
+    BackstopError,
     DispatchError,
     DispatchResult,
     RestDispatcher,
+    client_from_connection,
     dispatch_from_task,
     repair_run_id,
 )
@@ -334,6 +338,156 @@ class TestRestDispatcher:
     def test_bad_settings_are_refused(self, kwargs: dict[str, Any], message: str) -> None:
         with pytest.raises(DispatchError, match=message):
             RestDispatcher(**kwargs)
+
+
+class FakeHttp:
+    """Stands for ``httpx.get``/``httpx.post``: answers from a script, records each request."""
+
+    def __init__(self, *answers: tuple[int, Any]) -> None:
+        self.answers = list(answers)
+        self.requests: list[dict[str, Any]] = []
+
+    def __call__(self, url: str, **kwargs: Any) -> Any:
+        import httpx
+
+        self.requests.append({"url": url, **kwargs})
+        status, body = self.answers.pop(0)
+        if isinstance(body, Exception):
+            raise body
+        if isinstance(body, str):
+            return httpx.Response(status, text=body)
+        return httpx.Response(status, json=body)
+
+
+@pytest.fixture
+def http(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeHttp, FakeHttp]]:
+    import httpx
+
+    get, post = FakeHttp(), FakeHttp()
+    monkeypatch.setattr(httpx, "get", get)
+    monkeypatch.setattr(httpx, "post", post)
+    yield get, post
+    assert get.answers == post.answers == []  # every scripted answer was asked for
+
+
+class TestAirflowApiClient:
+    PATH = "/api/v2/dags/~/dagRuns/~/taskInstances"
+
+    def test_get_json_sends_the_token_and_the_params(self, http: tuple[FakeHttp, FakeHttp]) -> None:
+        get, _ = http
+        get.answers = [(200, {"task_instances": [], "total_entries": 0})]
+        body = AirflowApiClient("http://api:8080/", token="jwt-abc").get_json(self.PATH, {"state": "failed"})
+        assert body == {"task_instances": [], "total_entries": 0}
+        (request,) = get.requests
+        assert request["url"] == f"http://api:8080{self.PATH}"
+        assert request["params"] == {"state": "failed"}
+        assert request["headers"]["Authorization"] == "Bearer jwt-abc"
+
+    def test_an_expired_fetched_token_is_renewed_once(self, http: tuple[FakeHttp, FakeHttp]) -> None:
+        get, post = http
+        post.answers = [(201, {"access_token": "jwt-1"}), (201, {"access_token": "jwt-2"})]
+        get.answers = [(401, {"detail": "Token Expired"}), (200, {"ok": True})]
+        client = AirflowApiClient("http://api", username="admin", password="s3cret")
+        assert client.get_json(self.PATH) == {"ok": True}
+        assert [r["headers"]["Authorization"] for r in get.requests] == ["Bearer jwt-1", "Bearer jwt-2"]
+        assert [r["url"] for r in post.requests] == ["http://api/auth/token"] * 2
+
+    @pytest.mark.parametrize(
+        ("answer", "message"),
+        [
+            pytest.param((404, {"detail": "Not Found"}), "answered HTTP 404: .*Not Found", id="not-200"),
+            pytest.param((200, "<html>login</html>"), "did not answer JSON", id="not-json"),
+        ],
+    )
+    def test_a_bad_answer_is_a_backstop_error(
+        self, http: tuple[FakeHttp, FakeHttp], answer: tuple[int, Any], message: str
+    ) -> None:
+        get, _ = http
+        get.answers = [answer]
+        with pytest.raises(BackstopError, match=f"GET {self.PATH} {message}"):
+            AirflowApiClient("http://api").get_json(self.PATH)
+
+    def test_unreachable_server_is_a_backstop_error(self, http: tuple[FakeHttp, FakeHttp]) -> None:
+        import httpx
+
+        get, _ = http
+        get.answers = [(0, httpx.ConnectError("refused"))]
+        with pytest.raises(
+            BackstopError, match="could not reach the api-server at http://api/api/v2/.*ConnectError"
+        ):
+            AirflowApiClient("http://api").get_json(self.PATH)
+
+    def test_rejected_credentials_never_show_the_password(self, http: tuple[FakeHttp, FakeHttp]) -> None:
+        _, post = http
+        post.answers = [(401, {"detail": "Invalid credentials"})]
+        with pytest.raises(BackstopError, match="rejected the credentials of 'admin'") as caught:
+            AirflowApiClient("http://api", username="admin", password="s3cret").get_json(self.PATH)
+        assert "s3cret" not in str(caught.value)
+
+
+class TestClientFromConnection:
+    @staticmethod
+    def _connection(monkeypatch: pytest.MonkeyPatch, **fields: Any) -> str:
+        from airflow.models.connection import Connection
+
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_SELFHEAL_API",
+            Connection(conn_id="selfheal_api", conn_type="http", **fields).as_json(),
+        )
+        return "selfheal_api"
+
+    @pytest.mark.parametrize(
+        ("fields", "base_url"),
+        [
+            pytest.param(
+                {"host": "api.internal", "port": 8080}, "http://api.internal:8080", id="host-and-port"
+            ),
+            pytest.param({"host": "api.internal", "schema": "https"}, "https://api.internal", id="schema"),
+            pytest.param({"host": "https://api.internal/airflow/"}, "https://api.internal/airflow", id="url"),
+            pytest.param(
+                {"host": "http://api.internal:9090", "port": 8080}, "http://api.internal:9090", id="url-port"
+            ),
+        ],
+    )
+    def test_base_url(self, monkeypatch: pytest.MonkeyPatch, fields: dict[str, Any], base_url: str) -> None:
+        client = client_from_connection(self._connection(monkeypatch, **fields), timeout=3)
+        assert (client.base_url, client.timeout) == (base_url, 3)
+
+    def test_an_extra_token_is_used_as_is(
+        self, monkeypatch: pytest.MonkeyPatch, http: tuple[FakeHttp, FakeHttp]
+    ) -> None:
+        get, post = http
+        get.answers = [(200, {})]
+        conn_id = self._connection(
+            monkeypatch, host="api", login="admin", password="pw", extra=json.dumps({"token": "jwt-x"})
+        )
+        client_from_connection(conn_id).get_json("/api/v2/version")
+        assert get.requests[0]["headers"]["Authorization"] == "Bearer jwt-x"
+        assert post.requests == []
+
+    def test_login_and_password_fetch_a_token(
+        self, monkeypatch: pytest.MonkeyPatch, http: tuple[FakeHttp, FakeHttp]
+    ) -> None:
+        get, post = http
+        post.answers = [(201, {"access_token": "jwt-1"})]
+        get.answers = [(200, {})]
+        client_from_connection(
+            self._connection(monkeypatch, host="api", login="admin", password="pw")
+        ).get_json("/x")
+        assert post.requests[0]["json"] == {"username": "admin", "password": "pw"}
+        assert get.requests[0]["headers"]["Authorization"] == "Bearer jwt-1"
+
+    def test_no_credentials_send_no_authorization(
+        self, monkeypatch: pytest.MonkeyPatch, http: tuple[FakeHttp, FakeHttp]
+    ) -> None:
+        get, _ = http
+        get.answers = [(200, {})]
+        client_from_connection(self._connection(monkeypatch, host="api")).get_json("/x")
+        assert "Authorization" not in get.requests[0]["headers"]
+
+    def test_a_connection_without_host_is_refused(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        with pytest.raises(BackstopError, match="connection 'selfheal_api' has no host"):
+            client_from_connection(self._connection(monkeypatch, login="admin"))
 
 
 def test_import_loads_no_airflow_or_http_client() -> None:
