@@ -45,8 +45,8 @@ def bench_drift(tables: int, columns: int, repeat: int) -> dict[str, object]:
             setup_s = time.perf_counter() - started
 
             from airflow_selfheal.core.drift import SchemaSnapshot, diff_snapshots
+            from airflow_selfheal.hooks.schemas import capture_snapshot
             from airflow_selfheal.hooks.snowflake import SelfhealSnowflakeHook, columns_query
-            from airflow_selfheal.operators.drift import capture_snapshot
 
             targets = [("DEMO", "BENCH", f"T{i:04d}") for i in range(tables)]
             snapshot_times, bare_times, diff_times, queries = [], [], [], []

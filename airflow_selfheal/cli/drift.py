@@ -12,8 +12,8 @@ if TYPE_CHECKING:
 
 
 def _capture(args: argparse.Namespace) -> tuple[Any, list[tuple[str, str, str]]]:
+    from airflow_selfheal.hooks.schemas import capture_snapshot, connection_database, resolve_targets
     from airflow_selfheal.hooks.snowflake import SelfhealSnowflakeHook
-    from airflow_selfheal.operators.drift import capture_snapshot, connection_database, resolve_targets
 
     hook = SelfhealSnowflakeHook(snowflake_conn_id=args.conn_id)
     targets = resolve_targets(

@@ -4,86 +4,31 @@ The cause of most runtime failures in a dbt pipeline is an upstream schema chang
 :class:`SchemaDriftCheckOperator` before the dbt task group names that change ("raw.orders lost column
 CUSTOMER_EMAIL.") before anyone opens a log; :class:`SchemaSnapshotOperator` after a green build records
 what "good" looked like.
+
+The operators stay thin: capturing a snapshot is :mod:`airflow_selfheal.hooks.schemas`, the page on-call receives is
+:mod:`airflow_selfheal.core.pages.drift`, and delivering it is :mod:`airflow_selfheal.notifications.delivery`.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
 
-from airflow_selfheal.core.drift import DriftPolicy, DriftReport, SchemaSnapshot, diff_snapshots
-from airflow_selfheal.core.identifiers import normalize_identifier
-from airflow_selfheal.core.pages.render import Page, format_lines
+from airflow_selfheal.core.drift import DriftPolicy, SchemaSnapshot, diff_snapshots
+from airflow_selfheal.core.pages.drift import drift_page
+from airflow_selfheal.hooks.schemas import capture_snapshot, connection_database, resolve_targets
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from airflow.sdk import Context
 
+    from airflow_selfheal.core.drift import DriftReport
     from airflow_selfheal.hooks.snowflake import SelfhealSnowflakeHook
     from airflow_selfheal.records.baselines import BaselineStore
 
 ACCEPT_MODES = ("if_missing", "always", "never")
-
-
-def resolve_targets(
-    *, manifest_path: str | None, tables: Sequence[str] | None, default_database: str | None
-) -> list[tuple[str, str, str]]:
-    """
-    The ``(database, schema, table)`` triples to watch: explicit ``tables``, else the manifest's sources.
-
-    :param manifest_path: dbt ``manifest.json``; its declared sources are watched.
-    :param tables: ``DB.SCHEMA.TABLE`` or ``SCHEMA.TABLE`` names; the latter take ``default_database``.
-    :param default_database: the connection's database.
-    """
-    if tables:
-        triples = []
-        for name in tables:
-            parts = [normalize_identifier(part) for part in name.split(".")]
-            if len(parts) == 2 and default_database:
-                parts = [normalize_identifier(default_database), *parts]
-            if len(parts) != 3:
-                raise ValueError(
-                    f"table {name!r} must be DATABASE.SCHEMA.TABLE, or SCHEMA.TABLE with a database "
-                    "in the Snowflake connection"
-                )
-            triples.append((parts[0], parts[1], parts[2]))
-        return sorted(set(triples))
-    if not manifest_path:
-        raise ValueError("give either `tables` or `manifest_path` (whose declared sources are watched)")
-    from airflow_selfheal.core.manifest import load_manifest, source_tables
-
-    sources = source_tables(load_manifest(manifest_path), default_database=default_database)
-    return sorted({(source.database, source.schema, source.identifier) for source in sources})
-
-
-def capture_snapshot(hook: SelfhealSnowflakeHook, targets: Sequence[tuple[str, str, str]]) -> SchemaSnapshot:
-    """
-    Snapshot every table of the schemas that hold ``targets``, with one metadata query per database.
-
-    Whole schemas are captured, not only the targets, so that a new or renamed upstream table is seen too.
-    """
-    schemas_by_database: dict[str, set[str]] = defaultdict(set)
-    for database, schema, _ in targets:
-        schemas_by_database[database].add(schema)
-    rows: list[dict[str, Any]] = []
-    sources: set[str] = set()
-    for database, schemas in sorted(schemas_by_database.items()):
-        database_rows, source = hook.fetch_columns(database, sorted(schemas))
-        rows.extend(database_rows)
-        sources.add(source)
-    captured_at = datetime.now(timezone.utc).isoformat()
-    source = "show_columns" if "show_columns" in sources else "information_schema"
-    return SchemaSnapshot.from_rows(rows, captured_at=captured_at, source=source)
-
-
-def connection_database(hook: SelfhealSnowflakeHook) -> str | None:
-    """The database named by the Snowflake connection, the default for ``SCHEMA.TABLE`` names."""
-    database = hook.conn_params.get("database")
-    return str(database) if database else None
 
 
 class _SchemaOperator(BaseOperator):
@@ -297,29 +242,3 @@ class SchemaDriftCheckOperator(_SchemaOperator):
             scope=f"drift/{self.baseline_name}",
         )
         return outcome.to_dict()
-
-
-def drift_page(
-    baseline_name: str, report: DriftReport, baseline_version: str | None, *, pipeline: str
-) -> Page:
-    """
-    The warning page for a drift report: the breaking changes in plain words, deduplicated by their set.
-
-    Non-breaking changes (a widened column) are only counted in ``details``: they are noise to on-call.
-    """
-    return Page(
-        title=f"Source schema drift for {baseline_name}: {report.headline}",
-        severity="warning",
-        dedup_key=f"drift-{baseline_name}-{report.fingerprint or report.status}",
-        sections=(("Changes", format_lines([event.message for event in report.breaking_events])),),
-        details={
-            "baseline": baseline_name,
-            "baseline_version": baseline_version or "none",
-            "pipeline": pipeline,
-            "changes": len(report.breaking_events),
-            "non_breaking_changes": len(report.non_breaking_events),
-            "fingerprint": report.fingerprint,
-        },
-        group=pipeline,
-        component=baseline_name,
-    )

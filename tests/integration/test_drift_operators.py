@@ -142,8 +142,8 @@ class TestSnapshot:
     def test_one_metadata_query_per_database_whatever_the_table_count(
         self, raw: Warehouse, demo_manifest: Path
     ) -> None:
+        from airflow_selfheal.hooks.schemas import capture_snapshot
         from airflow_selfheal.hooks.snowflake import SelfhealSnowflakeHook
-        from airflow_selfheal.operators.drift import capture_snapshot
 
         targets = [("DEMO", "RAW", t) for t in ("ORDERS", "CUSTOMERS")]
         small_hook = SelfhealSnowflakeHook(snowflake_conn_id=CONN_ID)
