@@ -2,10 +2,11 @@
 Promote an approved fix with git: commit it on ``selfheal/<incident>``, then merge it or leave it for a PR.
 
 Everything happens in a **temporary worktree** (``git worktree add --detach``) of the project's repository, made
-outside the project directory and removed afterwards. The user's checked-out branch, index and uncommitted work
-are never touched, so a merge that conflicts is aborted in a directory nobody else uses and cannot leave the
-project half-merged. A worktree (rather than index plumbing with ``git merge-tree``) also lets the repository's
-own hooks run, pre-commit checks included, and works with any git that has worktrees (2.32+ for ``--trailer``).
+outside the project directory and removed afterwards (:func:`~airflow_selfheal.hooks.git.worktree.temporary_worktree`).
+The user's checked-out branch, index and uncommitted work are never touched, so a merge that conflicts is aborted
+in a directory nobody else uses and cannot leave the project half-merged. A worktree (rather than index plumbing
+with ``git merge-tree``) also lets the repository's own hooks run, pre-commit checks included, and works with any
+git that has worktrees (2.32+ for ``--trailer``).
 
 The deploy branch moves only once the merge commit exists, and only forward:
 
@@ -15,223 +16,35 @@ The deploy branch moves only once the merge commit exists, and only forward:
    somewhere (typically the project directory Airflow runs dbt from), with ``git merge --ff-only`` in that
    checkout, which refuses rather than overwrite local changes.
 
-Credentials are the worker's own git setup (credential helper, SSH key); prompts are disabled so a missing
-credential fails fast instead of hanging the task.
+Production then builds :attr:`~airflow_selfheal.hooks.git.results.PromotionResult.deployed_sha`. Credentials are
+the worker's own git setup (:mod:`~airflow_selfheal.hooks.git.environment`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import re
-import shutil
-import subprocess
-import tempfile
-from dataclasses import asdict, dataclass
-from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import TYPE_CHECKING, Any, Literal
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from airflow.providers.common.compat.sdk import BaseHook
 
-from airflow_selfheal.core.redaction import redact
+from airflow_selfheal.hooks.git.environment import NO_HOOKS, is_git_repo, output_of, run_git
+from airflow_selfheal.hooks.git.naming import (
+    COMMITTER_EMAIL,
+    COMMITTER_NAME,
+    MODES,
+    TRAILER,
+    PromotionMode,
+    branch_name,
+    parse_author,
+    validate_relative_path,
+)
+from airflow_selfheal.hooks.git.results import MergeConflictError, PromotionError, PromotionResult
+from airflow_selfheal.hooks.git.worktree import temporary_worktree
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
-
-PromotionMode = Literal["merge", "branch_only"]
-MODES: tuple[str, ...] = ("merge", "branch_only")
-BRANCH_PREFIX = "selfheal/"
-COMMITTER_NAME = "airflow-selfheal"
-COMMITTER_EMAIL = "selfheal@localhost"
-#: Seconds allowed to the quick probes :func:`is_git_repo` and :func:`head_sha`.
-PROBE_TIMEOUT = 2.0
-TRAILER = "Selfheal-Incident"
-
-_INCIDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
-_AUTHOR = re.compile(r"(?P<name>[^<>\n]*[^<>\s][^<>\n]*?)\s*<(?P<email>[^<>\s]+)>")
-# Variables that would point git at another repository than the one we pass as the working directory; they are
-# set, for instance, when the task itself runs inside a git hook.
-_REPOSITORY_ENV = frozenset(
-    {
-        "GIT_DIR",
-        "GIT_WORK_TREE",
-        "GIT_INDEX_FILE",
-        "GIT_OBJECT_DIRECTORY",
-        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-        "GIT_COMMON_DIR",
-        "GIT_NAMESPACE",
-        "GIT_PREFIX",
-    }
-)
-
-
-class PromotionError(RuntimeError):
-    """Promotion did not happen; the message names what was refused or failed and how to fix it."""
-
-
-class MergeConflictError(PromotionError):
-    """
-    The deploy branch moved and the fix no longer merges cleanly. The merge was aborted; nothing changed.
-
-    :param message: the explanation, naming the files and the branch kept for a pull request.
-    :param branch: the ``selfheal/<incident>`` branch, kept (and pushed when there is a remote).
-    :param files: the conflicting paths, relative to the repository root.
-    """
-
-    def __init__(self, message: str, *, branch: str, files: Sequence[str]) -> None:
-        super().__init__(message)
-        self.branch = branch
-        self.files = list(files)
-
-
-@dataclass(frozen=True)
-class PromotionResult:
-    """
-    What :meth:`GitPromotionHook.promote` did.
-
-    :param branch: ``selfheal/<incident>``.
-    :param commit: the fix commit on that branch.
-    :param deploy_branch: the branch the fix was (or is to be) merged into.
-    :param mode: ``merge`` or ``branch_only``.
-    :param merged: whether the deploy branch contains the fix.
-    :param merge_commit: the ``--no-ff`` merge commit, when merged.
-    :param pushed: whether the remote has the result (the deploy branch in ``merge`` mode, the fix branch in
-        ``branch_only`` mode); False without a remote.
-    :param local_deploy_updated: whether the local deploy branch (and its checkout, if any) now contains the fix.
-        With a remote, a local deploy branch that has diverged from the remote is left alone and this is False.
-    :param reused_branch: whether the branch existed from an earlier attempt with the same content.
-    :param pr_hint: the branch to open a pull request from, in ``branch_only`` mode.
-    """
-
-    branch: str
-    commit: str
-    deploy_branch: str
-    mode: str
-    merged: bool
-    merge_commit: str | None
-    pushed: bool
-    local_deploy_updated: bool
-    reused_branch: bool
-    pr_hint: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable copy, for XCom and the audit trail."""
-        return asdict(self)
-
-
-def branch_name(incident_id: str) -> str:
-    """
-    The promotion branch of an incident.
-
-    :param incident_id: letters, digits, ``_`` and ``-``, starting with a letter or digit (at most 128).
-    :return: ``selfheal/<incident_id>``.
-    """
-    if not isinstance(incident_id, str) or not _INCIDENT_ID.fullmatch(incident_id):
-        raise ValueError(
-            f"incident id {incident_id!r} cannot name a git branch: use letters, digits, '_' and '-' "
-            "(at most 128, starting with a letter or digit), e.g. 'inc-0123456789abcdef'"
-        )
-    return f"{BRANCH_PREFIX}{incident_id}"
-
-
-def parse_author(author: str) -> tuple[str, str]:
-    """
-    Split a git identity.
-
-    :param author: ``Name <email>``.
-    :return: ``(name, email)``.
-    """
-    match = _AUTHOR.fullmatch(author.strip()) if isinstance(author, str) else None
-    if match is None:
-        raise ValueError(f"author {author!r} must look like 'Jane Doe <jane@example.com>'")
-    return match.group("name").strip(), match.group("email")
-
-
-def validate_relative_path(path: str) -> PurePosixPath:
-    """
-    Check that a file to commit stays inside the project.
-
-    :param path: a slash-separated path relative to the project directory.
-    :return: the normalised path.
-    :raises ValueError: for an empty or absolute path, a ``..`` component, or a path inside ``.git``.
-    """
-    fix = "Give paths relative to the project directory, e.g. 'models/staging/stg_orders.sql'."
-    if not isinstance(path, str) or not path.strip() or "\x00" in path:
-        raise ValueError(f"file path {path!r} is empty or not text. {fix}")
-    if (
-        PurePosixPath(path).is_absolute()
-        or PureWindowsPath(path).is_absolute()
-        or PureWindowsPath(path).drive
-    ):
-        raise ValueError(f"file path {path!r} is absolute, outside the repository. {fix}")
-    parts = [part for part in path.replace("\\", "/").split("/") if part not in ("", ".")]
-    if ".." in parts:
-        raise ValueError(f"file path {path!r} contains '..' and could leave the repository. {fix}")
-    if not parts:
-        raise ValueError(f"file path {path!r} names the project directory itself, not a file. {fix}")
-    if any(part.lower() == ".git" for part in parts):
-        raise ValueError(f"file path {path!r} is inside git's own '.git' folder. {fix}")
-    return PurePosixPath(*parts)
-
-
-def git_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """
-    The environment every git command runs with: no prompt, no pager, no editor, literal pathspecs.
-
-    :param extra: variables to add, e.g. the author and committer identity.
-    :return: a copy of ``os.environ`` without variables that would redirect git to another repository.
-    """
-    env = {key: value for key, value in os.environ.items() if key not in _REPOSITORY_ENV}
-    env.update(
-        GIT_TERMINAL_PROMPT="0",
-        GIT_PAGER="cat",
-        PAGER="cat",
-        GIT_EDITOR=":",
-        GIT_MERGE_AUTOEDIT="no",
-        GIT_LITERAL_PATHSPECS="1",
-    )
-    if "GIT_SSH_COMMAND" not in env and "GIT_SSH" not in env:
-        # An unknown host key or a passphrase prompt would otherwise wait forever.
-        env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes"
-    env.update(extra or {})
-    return env
-
-
-def _probe(path: str | os.PathLike[str], *args: str) -> str | None:
-    try:
-        completed = subprocess.run(
-            ["git", *args],
-            cwd=path,
-            env=git_environment(),
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=PROBE_TIMEOUT,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return completed.stdout.strip() if completed.returncode == 0 else None
-
-
-def is_git_repo(path: str | os.PathLike[str]) -> bool:
-    """
-    Whether ``path`` is inside a git working tree (a bare repository is not); gives up after 2 seconds.
-
-    :param path: a directory.
-    :return: True when ``git rev-parse --is-inside-work-tree`` says so.
-    """
-    return _probe(path, "rev-parse", "--is-inside-work-tree") == "true"
-
-
-def head_sha(path: str | os.PathLike[str]) -> str | None:
-    """
-    The commit checked out at ``path``; gives up after 2 seconds.
-
-    :param path: a directory inside a git working tree.
-    :return: the full commit id, or None when ``path`` is not in a repository, has no commit yet, or git is
-        missing or slow.
-    """
-    return _probe(path, "rev-parse", "--verify", "--quiet", "HEAD^{commit}") or None
+    import os
+    import subprocess
+    from collections.abc import Mapping
 
 
 class GitPromotionHook(BaseHook):
@@ -278,31 +91,16 @@ class GitPromotionHook(BaseHook):
         check: bool = True,
         stdin: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        config = [] if self.respect_hooks else ["-c", "core.hooksPath=/dev/null"]
-        shown = "git " + " ".join(args)
-        try:
-            completed = subprocess.run(
-                ["git", *config, *args],
-                cwd=cwd,
-                env=git_environment(env),
-                input=stdin,
-                check=False,
-                capture_output=True,
-                text=True,
-                timeout=self.timeout,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise PromotionError(
-                f"`{shown}` in {cwd} took longer than {self.timeout:g}s and was stopped. Check the network and "
-                "the remote's credentials, or raise the hook's timeout."
-            ) from exc
-        except FileNotFoundError as exc:
-            raise PromotionError("the `git` command is not installed on this worker") from exc
-        if check and completed.returncode != 0:
-            raise PromotionError(
-                f"`{shown}` failed in {cwd} (exit {completed.returncode}): {_output(completed)}"
-            )
-        return completed
+        return run_git(
+            cwd,
+            *args,
+            timeout=self.timeout,
+            config=() if self.respect_hooks else NO_HOOKS,
+            env=env,
+            check=check,
+            stdin=stdin,
+            error=PromotionError,
+        )
 
     def _rev(self, cwd: Path, revision: str) -> str | None:
         completed = self._git(cwd, "rev-parse", "--verify", "--quiet", revision, check=False)
@@ -404,7 +202,7 @@ class GitPromotionHook(BaseHook):
             "GIT_COMMITTER_NAME": COMMITTER_NAME,
             "GIT_COMMITTER_EMAIL": COMMITTER_EMAIL,
         }
-        with self._temporary_worktree(project, base) as worktree:
+        with temporary_worktree(self._git, project, base, prefix="selfheal-promote-") as worktree:
             commit, reused = self._fix_commit(
                 project, worktree, branch, base, in_repo, message, incident_id, identity, remote
             )
@@ -487,23 +285,6 @@ class GitPromotionHook(BaseHook):
             return None
         return remote
 
-    @contextlib.contextmanager
-    def _temporary_worktree(self, project: Path, commit: str) -> Iterator[Path]:
-        parent = Path(tempfile.mkdtemp(prefix="selfheal-promote-"))
-        worktree = parent / "worktree"
-        try:
-            self._git(project, "worktree", "add", "--quiet", "--detach", str(worktree), commit)
-            yield worktree
-        finally:
-            # Cleanup must not hide the error that got us here; a leftover registration is pruned by git later.
-            try:
-                self._git(project, "worktree", "remove", "--force", str(worktree), check=False)
-            except PromotionError as exc:
-                self.log.warning("Could not remove the temporary worktree %s: %s", worktree, exc)
-            shutil.rmtree(parent, ignore_errors=True)
-            with contextlib.suppress(PromotionError):
-                self._git(project, "worktree", "prune", check=False)
-
     def _fix_commit(
         self,
         project: Path,
@@ -569,7 +350,7 @@ class GitPromotionHook(BaseHook):
         if created.returncode != 0:
             raise PromotionError(
                 f"branch {branch} was created by another promotion while this one ran; nothing was merged. "
-                f"Approve again to reuse it. ({_output(created)})"
+                f"Approve again to reuse it. ({output_of(created)})"
             )
         return commit, False
 
@@ -640,7 +421,7 @@ class GitPromotionHook(BaseHook):
         self._git(worktree, "merge", "--abort", check=False)
         if not conflicted:
             raise PromotionError(
-                f"merging {branch} into {deploy_branch} failed: {_output(merged)}. Nothing was changed."
+                f"merging {branch} into {deploy_branch} failed: {output_of(merged)}. Nothing was changed."
             )
         kept = f"Branch {branch} is kept"
         if remote is not None:
@@ -677,7 +458,7 @@ class GitPromotionHook(BaseHook):
                 if moved_hint and "rejected" in pushed.stdout + pushed.stderr
                 else ""
             )
-            raise PromotionError(f"pushing {branch} to {remote} failed: {_output(pushed)}.{hint}")
+            raise PromotionError(f"pushing {branch} to {remote} failed: {output_of(pushed)}.{hint}")
         return True
 
     def _advance_local(self, project: Path, deploy_branch: str, target: str, *, required: bool) -> bool:
@@ -695,12 +476,12 @@ class GitPromotionHook(BaseHook):
         checkout = self._checkout_of(project, deploy_branch)
         if checkout is not None:
             advanced = self._git(checkout, "merge", "--ff-only", "--quiet", target, check=False)
-            failure = f"fast-forwarding the checkout {checkout} failed: {_output(advanced)}"
+            failure = f"fast-forwarding the checkout {checkout} failed: {output_of(advanced)}"
         else:
             advanced = self._git(
                 project, "update-ref", f"refs/heads/{deploy_branch}", target, local, check=False
             )
-            failure = f"{deploy_branch} moved while promoting: {_output(advanced)}"
+            failure = f"{deploy_branch} moved while promoting: {output_of(advanced)}"
         if advanced.returncode == 0:
             return True
         if required:
@@ -720,9 +501,3 @@ class GitPromotionHook(BaseHook):
             elif line == f"branch refs/heads/{branch}" and worktree is not None:
                 return Path(worktree)
         return None
-
-
-def _output(completed: subprocess.CompletedProcess[str]) -> str:
-    """Git's message, redacted: a remote URL may carry a token."""
-    text = (completed.stderr.strip() or completed.stdout.strip() or "no output").replace("\n", " | ")
-    return redact(text[-2000:])

@@ -25,25 +25,9 @@ FIXED = "select order_timestamp as order_ts from {{ source('shop', 'orders') }}\
 INCIDENT = "inc-0123456789abcdef"
 BRANCH = f"selfheal/{INCIDENT}"
 APPROVER = "Jane Doe <jane@example.com>"
-# Identity for the test's own setup commits only; the hook must never need one from git config.
+# Identity for the test's own setup commits only; the hook must never need one from git config (conftest.py
+# hides the worker's own).
 SETUP_IDENTITY = ("-c", "user.name=Test Setup", "-c", "user.email=setup@example.com")
-
-
-@pytest.fixture(autouse=True)
-def _no_global_git_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Behave like a worker with no git identity: ignore the user's and the system's git config."""
-    empty = tmp_path / "empty-gitconfig"
-    empty.write_text("")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for variable in (
-        "GIT_AUTHOR_NAME",
-        "GIT_AUTHOR_EMAIL",
-        "GIT_COMMITTER_NAME",
-        "GIT_COMMITTER_EMAIL",
-        "EMAIL",
-    ):
-        monkeypatch.delenv(variable, raising=False)
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -137,6 +121,10 @@ class TestMergeMode:
         assert git(project, "branch", "--show-current") == "main"
         assert len(worktrees(project)) == 1
         assert result.to_dict()["merge_commit"] == result.merge_commit
+        # Production builds the merge commit, which is what the remote's main now is.
+        assert result.deployed_sha == result.merge_commit == git(origin, "rev-parse", "main")
+        # A property, not a field: the repair step passes to_dict() and deployed_sha side by side.
+        assert "deployed_sha" not in result.to_dict()
 
     def test_user_checkout_on_another_branch_is_not_disturbed(
         self, hook: GitPromotionHook, project: Path, origin: Path
@@ -160,6 +148,7 @@ class TestMergeMode:
 
         assert second.reused_branch is True
         assert (second.commit, second.merge_commit) == (first.commit, first.merge_commit)
+        assert second.deployed_sha == first.deployed_sha == first.merge_commit
         assert git(origin, "rev-parse", "main") == first.merge_commit
         assert git(origin, "rev-list", "--count", "--merges", "main") == "1"
 
@@ -232,6 +221,7 @@ class TestBranchOnlyMode:
 
         assert result.pr_hint == BRANCH
         assert (result.merged, result.merge_commit, result.pushed) == (False, None, True)
+        assert result.deployed_sha == result.commit
         assert git(origin, "rev-parse", BRANCH) == result.commit
         assert git(origin, "show", f"{BRANCH}:models/stg_orders.sql") + "\n" == FIXED
         assert git(origin, "rev-parse", "main") == before
