@@ -15,8 +15,8 @@ import pytest
 
 from dev import airflow_env
 from dev.receivers import Receiver, http_receiver
-from tests.integration.test_validation import dbt_build_prod
-from tests.unit.test_repair import make_incident
+from tests.support.demo import dbt_build_prod
+from tests.support.incidents import make_incident
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -31,10 +31,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from dev import airflow_env
-from dev.apiserver import answer_hitl, pending_hitl, running_api_server
+from dev.apiserver import running_api_server
+from dev.e2e import Approver
 from dev.project_repo import git, git_copy
 from dev.receivers import http_receiver
-from tests.integration.test_validation import fingerprint, tree_hash
+from tests.support.demo import fingerprint, tree_hash
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -76,35 +77,6 @@ def dbt_build(project: Path, work: Path, *select: str) -> subprocess.CompletedPr
     command += ["--target-path", str(work / "target"), "--log-path", str(work / "logs")]
     command += [arg for item in select for arg in ("--select", item)]
     return subprocess.run(command, env=os.environ.copy(), capture_output=True, text=True, check=False)
-
-
-class Approver:
-    """Plays the UI user: waits for the approval to ask, fingerprints prod, then answers through the api-server."""
-
-    def __init__(self, base_url: str, warehouse: Warehouse, option: str) -> None:
-        self.base_url, self.warehouse, self.option = base_url, warehouse, option
-        self.outcome: dict[str, Any] = {}
-        self.thread = threading.Thread(target=self.play, daemon=True)
-        self.thread.start()
-
-    def play(self) -> None:
-        deadline = time.monotonic() + 900
-        try:
-            while time.monotonic() < deadline:
-                for detail in pending_hitl(self.base_url, REPAIR_DAG_ID):
-                    task_instance = detail.get("task_instance", {})
-                    if task_instance.get("task_id") == "approve":
-                        with self.warehouse.connect() as conn:
-                            self.outcome["prod_at_approval"] = fingerprint(conn)
-                        self.outcome["asked"] = detail
-                        self.outcome["response"] = answer_hitl(
-                            self.base_url, REPAIR_DAG_ID, task_instance["dag_run_id"], "approve", self.option
-                        )
-                        return
-                time.sleep(1)
-            self.outcome["error"] = "approve never asked for input"
-        except Exception as exc:  # noqa: BLE001 - reported to the test
-            self.outcome["error"] = f"{type(exc).__name__}: {exc}"
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +184,7 @@ def repair(
 ) -> tuple[Any, dict[str, Any], dict[str, str]]:
     with stack["warehouse"].connect() as conn:
         prod_before = fingerprint(conn)
-    player = Approver(stack["base_url"], stack["warehouse"], option)
+    player = Approver(stack["base_url"], REPAIR_DAG_ID, stack["warehouse"], "DEMO", option)
     run = stack["bag"].dags[REPAIR_DAG_ID].test(run_conf=conf)
     player.thread.join(timeout=30)
     assert "error" not in player.outcome, player.outcome

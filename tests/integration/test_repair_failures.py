@@ -15,7 +15,7 @@ import pytest
 
 from dev import airflow_env
 from dev.receivers import Receiver, http_receiver
-from tests.unit.test_repair import RENAME_ERROR, make_incident
+from tests.support.incidents import RENAME_ERROR, make_incident
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -9,66 +9,27 @@ build in the clone would read prod's raw tables.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
-from dev.e2e import database_fingerprint
 from dev.loader import load_raw
 from dev.scenarios import SCENARIOS
 from dev.warehouse import running
+from tests.support.demo import DEMO_PROJECT, dbt_build_prod, fingerprint, tree_hash
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
     from dev.warehouse import Warehouse
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CONN_ID = "selfheal_validation_test"
-DEMO_PROJECT = Path(__file__).resolve().parents[2] / "dev" / "demo_project"
 STG_ORDERS = "models/staging/stg_orders.sql"
 INCIDENT_ID = "inc-validation-0001"
 MARKER = "only-in-the-clone@example.com"
-
-
-def fingerprint(conn: Any, database: str = "DEMO") -> dict[str, str]:
-    """A hash per table (columns and sorted rows) and per view definition, keyed by kind and name.
-
-    Views are not selected from: after the rename, prod's STG_ORDERS view no longer binds.
-    """
-    return database_fingerprint(conn, database)
-
-
-def tree_hash(root: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root)
-        if path.is_file() and relative.parts[0] not in ("target", "logs"):
-            digest.update(f"{relative}\0".encode() + path.read_bytes())
-    return digest.hexdigest()
-
-
-def dbt_build_prod(warehouse: Warehouse, work: Path) -> list[dict[str, Any]]:
-    """``dbt build`` of the demo project into DEMO with its own profile, in a subprocess like any deploy job."""
-    env = {
-        **os.environ,
-        "SELFHEAL_WAREHOUSE_HOST": warehouse.host,
-        "SELFHEAL_WAREHOUSE_PORT": str(warehouse.port),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
-    }
-    dbt = Path(sys.executable).with_name("dbt")
-    command = [str(dbt), "build", "--project-dir", str(DEMO_PROJECT), "--profiles-dir", str(DEMO_PROJECT)]
-    command += ["--target-path", str(work / "target"), "--log-path", str(work / "logs"), "--quiet"]
-    completed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    return list(json.loads((work / "target" / "run_results.json").read_text())["results"])
 
 
 @pytest.fixture(scope="module")
