@@ -3,14 +3,17 @@ api-server sharing the metadata DB receives the same PATCH the UI sends."""
 
 from __future__ import annotations
 
-import json
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from dev.apiserver import answer_when_asked, running_api_server
+
+if TYPE_CHECKING:
+    from tests.support.bundles import DagBundles
 
 pytestmark = pytest.mark.integration
 
@@ -38,31 +41,14 @@ PROBE = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def probe(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
-
+def probe(
+    module_dag_bundles: DagBundles, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Path, str]]:
     folder = tmp_path_factory.mktemp("approval_dags")
     (folder / "probe_approval.py").write_text(PROBE)
-    bundles = [
-        {
-            "name": BUNDLE,
-            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-            "kwargs": {"path": str(folder), "refresh_interval": 0},
-        },
-        {
-            "name": "dags-folder",
-            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-            "kwargs": {},
-        },
-    ]
-    monkeypatch = pytest.MonkeyPatch()
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundles))
-    DagBundlesManager().sync_bundles_to_db()  # type: ignore[no-untyped-call]
-    sync_bag_to_db(BundleDagBag(dag_folder=str(folder), bundle_path=folder, bundle_name=BUNDLE), BUNDLE, None)
+    module_dag_bundles.sync(BUNDLE, folder, with_dags_folder=True)
     with running_api_server(folder / "api-server.log") as base_url:
         yield folder, base_url
-    monkeypatch.undo()
 
 
 @pytest.mark.parametrize(

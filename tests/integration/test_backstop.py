@@ -5,7 +5,6 @@ The probe DAGs live in a temp bundle put in front of the default one, as in ``te
 
 from __future__ import annotations
 
-import json
 import textwrap
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -19,6 +18,8 @@ from dev.apiserver import running_api_server
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from tests.support.bundles import DagBundles
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -61,34 +62,15 @@ PROBE_DAGS = textwrap.dedent(
 
 
 @pytest.fixture
-def probe(airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def probe(dag_bundles: DagBundles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The probe DAGs in a temp bundle synced to the metadata DB, repair DAG and artifacts root configured."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
-
     folder = tmp_path / "dags"
     folder.mkdir()
     (folder / "probe_backstop.py").write_text(PROBE_DAGS)
     (folder / "profiles.yml").write_text("probe:\n  target: dev\n  outputs: {}\n")
-    bundles = [
-        {
-            "name": BUNDLE,
-            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-            "kwargs": {"path": str(folder), "refresh_interval": 0},
-        },
-        {
-            "name": "dags-folder",
-            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-            "kwargs": {},
-        },
-    ]
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundles))
     monkeypatch.setenv("AIRFLOW__SELFHEAL__REPAIR_DAG_ID", REPAIR_DAG_ID)
     monkeypatch.setenv("AIRFLOW__SELFHEAL__ARTIFACTS_ROOT", str(tmp_path / "artifacts"))
-    DagBundlesManager().sync_bundles_to_db()  # type: ignore[no-untyped-call]
-    bag = BundleDagBag(dag_folder=str(folder), bundle_path=folder, bundle_name=BUNDLE)
-    assert not bag.import_errors, bag.import_errors
-    sync_bag_to_db(bag, BUNDLE, None)
+    dag_bundles.sync(BUNDLE, folder, with_dags_folder=True)
     return folder
 
 

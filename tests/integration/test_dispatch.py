@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+    from tests.support.bundles import DagBundles
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 FINGERPRINT = "ab" * 32
@@ -76,26 +78,13 @@ PROBE_DAGS = textwrap.dedent(
 
 
 @pytest.fixture
-def probe_dags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def probe_dags(dag_bundles: DagBundles, tmp_path: Path) -> Path:
     """A temp DAG folder with the probe DAGs, registered as the first DAG bundle for this test only."""
     folder = tmp_path / "dags"
     folder.mkdir()
     (folder / "selfheal_dispatch_probe.py").write_text(PROBE_DAGS)
-    bundles = [
-        {
-            "name": PROBE_BUNDLE,
-            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-            "kwargs": {"path": str(folder), "refresh_interval": 0},
-        },
-        # The default bundle stays configured, so this test does not deactivate it for later tests.
-        {
-            "name": "dags-folder",
-            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-            "kwargs": {},
-        },
-    ]
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundles))
-    return folder
+    # The default bundle stays configured, so this test does not deactivate it for later tests.
+    return dag_bundles.configure(PROBE_BUNDLE, folder, with_dags_folder=True)
 
 
 def _repair_runs() -> list[Any]:
@@ -132,19 +121,13 @@ def test_callback_starts_repair_dag_once_per_fingerprint(airflow_db: Path, probe
 
 
 @pytest.fixture
-def api_server(airflow_db: Path, probe_dags: Path, tmp_path: Path) -> Iterator[tuple[str, str]]:
+def api_server(dag_bundles: DagBundles, probe_dags: Path, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """A real ``airflow api-server`` on 127.0.0.1 sharing the test DB, with one simple-auth-manager admin.
 
     The probe DAGs are written to the DB first, the way the DAG processor would.
     :return: the base URL and the admin's password.
     """
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
-
-    DagBundlesManager().sync_bundles_to_db()  # type: ignore[no-untyped-call]
-    bag = BundleDagBag(dag_folder=str(probe_dags), bundle_path=probe_dags, bundle_name=PROBE_BUNDLE)
-    assert bag.import_errors == {}
-    sync_bag_to_db(bag, PROBE_BUNDLE, None)
+    dag_bundles.sync(PROBE_BUNDLE, probe_dags, with_dags_folder=True)
 
     password = secrets.token_urlsafe(12)
     passwords_file = tmp_path / "passwords.json"

@@ -11,7 +11,6 @@ run; then the pipeline runs twice with the rename applied: the failure, and its 
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import textwrap
@@ -29,6 +28,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from dev.warehouse import Warehouse
+    from tests.support.bundles import DagBundles
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -62,25 +62,13 @@ def pipeline_source() -> str:
 
 
 @pytest.fixture
-def bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def bundle(dag_bundles: DagBundles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The temp DAG bundle, first in the bundle list, and test-only ``[selfheal]`` settings."""
     folder = tmp_path / "dags"
     folder.mkdir()
     (folder / "shop_pipeline_failure_capture.py").write_text(pipeline_source())
     (folder / "selfheal_repair_stub.py").write_text(STUB_REPAIR_DAG)
-    bundles = [
-        {
-            "name": BUNDLE,
-            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-            "kwargs": {"path": str(folder), "refresh_interval": 0},
-        },
-        {
-            "name": "dags-folder",
-            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-            "kwargs": {},
-        },
-    ]
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundles))
+    dag_bundles.configure(BUNDLE, folder, with_dags_folder=True)
     monkeypatch.setenv("AIRFLOW__SELFHEAL__REPAIR_DAG_ID", REPAIR_DAG_ID)
     monkeypatch.setenv("SELFHEAL_PIPELINE_DAG_ID", PIPELINE)  # the copy's own DAG id, from the settings
     monkeypatch.setenv("AIRFLOW__SELFHEAL__ARTIFACTS_ROOT", str(tmp_path / "artifacts"))

@@ -1,7 +1,7 @@
 """The README's "Using it in a DAG" blocks are complete: pasted into a DAG folder, they import and wire every part.
 
 Only the settings a DAG author owns are replaced (the project, its name, the connection, the baseline). The
-second project's end-to-end test (``test_rides_e2e.py``) runs the same blocks through failures and repairs.
+second project's end-to-end tests (``test_rides_e2e_*.py``) run the same blocks through failures and repairs.
 """
 
 from __future__ import annotations
@@ -11,16 +11,18 @@ from typing import TYPE_CHECKING
 import pytest
 
 from dev import airflow_env
-from dev.e2e import bundle_config, readme_block, sync_bundle
+from dev.e2e import readme_block
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from tests.support.bundles import DagBundles
 
 pytestmark = [pytest.mark.integration]
 
 
 def test_readme_blocks_import_as_a_pipeline_and_a_repair_dag(
-    demo_manifest: Path, airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    demo_manifest: Path, dag_bundles: DagBundles, tmp_path: Path
 ) -> None:
     folder = tmp_path / "dags"
     folder.mkdir()
@@ -38,8 +40,7 @@ def test_readme_blocks_import_as_a_pipeline_and_a_repair_dag(
     (folder / "repair.py").write_text(
         readme_block("repair-dag", {'project_dir="/opt/dbt/rides"': f"project_dir={str(project)!r}"})
     )
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", bundle_config("readme", folder))
-    bag = sync_bundle("readme", folder)
+    bag = dag_bundles.sync("readme", folder)
     pipeline, repair = bag.dags["rides_pipeline"], bag.dags["selfheal_repair"]
     check = pipeline.get_task("check_source_drift")
     assert check.on_failure_callback, "the drift check must open an incident when it fails"

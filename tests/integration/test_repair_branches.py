@@ -7,7 +7,6 @@ person through the local PagerDuty receiver, and cleanup still runs and records 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from dev.warehouse import Warehouse
+    from tests.support.bundles import DagBundles
 
 pytestmark = [pytest.mark.integration]
 
@@ -51,33 +51,20 @@ unfixable = build_repair_dag(
 
 
 @pytest.fixture(scope="module")
-def bag(airflow_db: Path, demo_manifest: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def bag(
+    module_dag_bundles: DagBundles, demo_manifest: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
     """Both DAGs in a synced bundle (``dag.test()`` runs only serialized DAGs), configured like a deployment."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
-
     root = tmp_path_factory.mktemp("repair-branches")
     folder = root / "dags"
     folder.mkdir()
     (folder / "repair_branches.py").write_text(DAG_FILE)
-    bundles = [
-        {
-            "name": BUNDLE,
-            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-            "kwargs": {"path": str(folder), "refresh_interval": 0},
-        }
-    ]
     patch = pytest.MonkeyPatch()
-    patch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundles))
     patch.setenv("SELFHEAL_DBT_PROJECT_DIR", str(airflow_env.DEMO_PROJECT))
     patch.setenv("SELFHEAL_DBT_MANIFEST", str(demo_manifest))
     patch.setenv("BRANCHES_SANDBOXES", str(root / "sandboxes"))
     try:
-        DagBundlesManager().sync_bundles_to_db()  # type: ignore[no-untyped-call]
-        dagbag = BundleDagBag(dag_folder=str(folder), bundle_path=folder, bundle_name=BUNDLE)
-        assert dagbag.import_errors == {}
-        sync_bag_to_db(dagbag, BUNDLE, None)
-        yield dagbag
+        yield module_dag_bundles.sync(BUNDLE, folder)
     finally:
         patch.undo()
 

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from dev.warehouse import Warehouse
+    from tests.support.bundles import DagBundles
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -81,11 +82,12 @@ def dbt_build(project: Path, work: Path, *select: str) -> subprocess.CompletedPr
 
 @pytest.fixture(scope="module")
 def stack(
-    warehouse: Warehouse, airflow_db: Path, demo_manifest: Path, tmp_path_factory: pytest.TempPathFactory
+    warehouse: Warehouse,
+    module_dag_bundles: DagBundles,
+    demo_manifest: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, Any]]:
     """Prod built from the project copy, the baseline accepted, both DAGs in a synced bundle, an api-server."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
     from airflow.models.connection import Connection
 
     from airflow_selfheal.cli import main
@@ -99,13 +101,6 @@ def stack(
     shutil.copy(airflow_env.DAGS_FOLDER / "dbt_pipeline.py", folder / "dbt_pipeline.py")
     shutil.copy(airflow_env.DAGS_FOLDER / "selfheal_repair.py", folder / "selfheal_repair.py")
     (folder / "selfheal_repair_timeout.py").write_text(TIMEOUT_DAG)
-    bundles = [
-        {
-            "name": BUNDLE,
-            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-            "kwargs": {"path": str(folder), "refresh_interval": 0},
-        },
-    ]
     patch = pytest.MonkeyPatch()
     receiver_block = http_receiver()
     receiver = receiver_block.__enter__()
@@ -120,7 +115,6 @@ def stack(
         "AIRFLOW_CONN_PD_ONCALL": pagerduty.as_json(),
         "SELFHEAL_SLACK_CONN_ID": "slack_oncall",
         "SELFHEAL_PAGERDUTY_CONN_ID": "pd_oncall",
-        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(bundles),
         "AIRFLOW__SELFHEAL__REPAIR_DAG_ID": REPAIR_DAG_ID,
         "AIRFLOW__SELFHEAL__ARTIFACTS_ROOT": str(root / "artifacts"),
         "AIRFLOW__SELFHEAL__ENVIRONMENT": "ci",
@@ -138,10 +132,7 @@ def stack(
         assert built.returncode == 0, built.stdout + built.stderr
         snapshot = ["drift", "snapshot", "shop_raw", "--conn-id", airflow_env.WAREHOUSE_CONN_ID]
         assert main([*snapshot, "--manifest", str(manifest), "--accept"]) == 0
-        DagBundlesManager().sync_bundles_to_db()  # type: ignore[no-untyped-call]
-        bag = BundleDagBag(dag_folder=str(folder), bundle_path=folder, bundle_name=BUNDLE)
-        assert bag.import_errors == {}
-        sync_bag_to_db(bag, BUNDLE, None)
+        bag = module_dag_bundles.sync(BUNDLE, folder)
         with running_api_server(root / "api-server.log") as base_url:
             # The pages' approval links point at this api-server's UI.
             patch.setenv("AIRFLOW__API__BASE_URL", base_url)

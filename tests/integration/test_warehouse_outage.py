@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from dev import airflow_env
-from dev.e2e import bundle_config, sync_bundle
 from dev.receivers import http_receiver
 from dev.warehouse import free_port
 
@@ -32,6 +31,7 @@ if TYPE_CHECKING:
 
     from dev.receivers import Receiver
     from dev.warehouse import Warehouse
+    from tests.support.bundles import DagBundles
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -76,7 +76,10 @@ def conn_json(warehouse: Warehouse, port: int | None = None) -> str:
 
 @pytest.fixture(scope="module")
 def stack(
-    warehouse: Warehouse, airflow_db: Path, demo_manifest: Path, tmp_path_factory: pytest.TempPathFactory
+    warehouse: Warehouse,
+    module_dag_bundles: DagBundles,
+    demo_manifest: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, Any]]:
     """Both DAGs synced from one bundle, a PagerDuty receiver, and the pipeline's connection at a closed port."""
     from airflow.models.connection import Connection
@@ -99,7 +102,6 @@ def stack(
             "OUTAGE_SANDBOXES": str(root / "sandboxes"),
             f"AIRFLOW_CONN_{CONN_ID.upper()}": conn_json(warehouse, port=free_port()),
             "AIRFLOW_CONN_PD_OUTAGE": pagerduty.as_json(),
-            "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": bundle_config(BUNDLE, folder),
             "AIRFLOW__SELFHEAL__REPAIR_DAG_ID": REPAIR_DAG_ID,
             "AIRFLOW__SELFHEAL__ARTIFACTS_ROOT": str(root / "artifacts"),
             "AIRFLOW__SELFHEAL__ENVIRONMENT": "ci",
@@ -107,7 +109,8 @@ def stack(
         for key, value in environ.items():
             patch.setenv(key, value)
         try:
-            yield {"bag": sync_bundle(BUNDLE, folder), "receiver": receiver, "warehouse": warehouse}
+            bag = module_dag_bundles.sync(BUNDLE, folder)
+            yield {"bag": bag, "receiver": receiver, "warehouse": warehouse}
         finally:
             patch.undo()
 
