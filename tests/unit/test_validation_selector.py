@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from airflow_selfheal.core.rules import RulesConfig
 from airflow_selfheal.core.repair.selectors import promoted_selector, validation_selector
+from airflow_selfheal.core.rules import RulesConfig
 from tests.support.fixes import (
     INCIDENT_ID,
     RENAME,
