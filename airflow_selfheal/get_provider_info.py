@@ -42,7 +42,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_selfheal.operators.drift", "airflow_selfheal.operators.backstop"],
             },
         ],
-        "notifications": ["airflow_selfheal.callbacks.failure.SelfhealFailureNotifier"],
+        "notifications": ["airflow_selfheal.notifications.failure.SelfhealFailureNotifier"],
         "config": {
             "selfheal": {
                 "description": "Settings of the airflow-selfheal repair loop.",

@@ -28,7 +28,7 @@ def audit_show_text(incident_id: str, *, as_json: bool = False, store: ArtifactS
     entries = audit.entries()
     if not entries:
         raise LookupError(
-            f"no audit records for {incident_id} under {audit.store.path(audit.folder)}. Check the incident id "
+            f"no audit records for {incident_id} under {audit.store.url(audit.folder)}. Check the incident id "
             "and the [selfheal] artifacts_root setting."
         )
     if as_json:

@@ -176,7 +176,7 @@ def cmd_incidents_list(args: argparse.Namespace) -> int:
         )
         return 0
     if not found:
-        emit(f"no incidents under {incidents.store.path(INCIDENTS_FOLDER)}")
+        emit(f"no incidents under {incidents.store.url(INCIDENTS_FOLDER)}")
         return 0
     for incident in found:
         emit(

@@ -436,14 +436,12 @@ class Sandbox:
 
 
 def _put(store: ArtifactStore, relative: str, payload: bytes) -> None:
-    """Write ``payload`` unless the same bytes are already there; refuse to overwrite different bytes."""
-    target = store.path(relative)
-    if target.exists():
-        if target.read_bytes() == payload:
-            return
-        raise FileExistsError(f"{target} is already published with other content; publish under a new prefix")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(payload)
+    """Create ``relative`` with ``payload`` unless the same bytes are already there; different bytes are refused."""
+    if store.create_bytes(relative, payload) or store.read_bytes(relative) == payload:
+        return
+    raise FileExistsError(
+        f"{store.url(relative)} is already published with other content; publish under a new prefix"
+    )
 
 
 def _copy_project(source: Path, dest: Path, skip: Path) -> None:

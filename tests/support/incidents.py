@@ -35,3 +35,23 @@ def make_incident(**overrides: Any) -> dict[str, Any]:
     data = incident.to_dict()
     data.update(overrides)
     return data
+
+
+def rename_triage() -> dict[str, Any]:
+    """The triage the failure callback records for the upstream rename of ``RAW.ORDERS.CUSTOMER_EMAIL``."""
+    from airflow_selfheal.core.drift import DriftEvent
+    from airflow_selfheal.core.triage import classify
+
+    rename = DriftEvent(
+        kind="column_renamed",
+        table="RAW.ORDERS",
+        column="CUSTOMER_EMAIL",
+        new_column="EMAIL_ADDRESS",
+        old_type="VARCHAR",
+        new_type="VARCHAR",
+        confidence=0.9,
+        reason="same type VARCHAR; same position 5",
+    ).to_dict()
+    return classify(
+        RENAME_ERROR, resource_type="model", drift_events=[rename], lineage=["RAW.ORDERS"]
+    ).to_dict()

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from airflow_selfheal.core.drift import DriftEvent, DriftPolicy, DriftReport, TableSchema, diff_snapshots
-from airflow_selfheal.operators.drift import drift_page
+from airflow_selfheal.core.pages.drift import drift_page
 from tests.unit.core.drift.samples import (
     CAPTURED_AT,
     CUSTOMERS,
