@@ -12,7 +12,9 @@ moves on to the next number when another writer got there first; only then does 
 therefore never share a number, and neither overwrites the other. A writer that dies between claim and record
 leaves a gap in the numbers, which readers ignore.
 
-Record details go through :func:`~airflow_selfheal.core.redaction.redact_obj` before they are stored.
+Record details go through :func:`~airflow_selfheal.core.redaction.redact_obj` before they are stored. Records and
+claims carry a ``schema_version`` (:mod:`airflow_selfheal.core.schema`, kinds ``audit_entry`` and
+``audit_claim``); those of 0.1.0 have none and read as version 1.
 
 Conventions the summary relies on: the approval step records ``approved_by=<user>``, and the run ends with
 :meth:`AuditLog.finish`, a record of step ``outcome`` whose status is the outcome (``resolved``, ``rejected``,
@@ -27,6 +29,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_selfheal.core.redaction import redact, redact_obj
+from airflow_selfheal.core.schema import check, stamp
 from airflow_selfheal.hooks.artifacts import ArtifactStore
 
 if TYPE_CHECKING:
@@ -105,7 +108,7 @@ class AuditLog:
             "details": redact_obj(details),
         }
         name = f"{seq:06d}-{moment:%Y%m%dT%H%M%S%fZ}-{step}.json"
-        if not self.store.create_json(f"{self.folder}/{name}", entry):
+        if not self.store.create_json(f"{self.folder}/{name}", stamp(entry, "audit_entry")):
             # Unreachable while every writer claims its number first; refuse rather than lose the record.
             raise RuntimeError(
                 f"audit record {self.folder}/{name} already exists; sequence claims are broken"
@@ -126,7 +129,9 @@ class AuditLog:
         claimed = [int(name.removesuffix(".json")) for name in self.store.list(f"{self.folder}/seq")]
         start = max(claimed, default=0) + 1
         for seq in range(start, start + MAX_CLAIM_ATTEMPTS):
-            if self.store.create_json(f"{self.folder}/seq/{seq:06d}.json", {"record": label}):
+            if self.store.create_json(
+                f"{self.folder}/seq/{seq:06d}.json", stamp({"record": label}, "audit_claim")
+            ):
                 return seq
         raise RuntimeError(
             f"could not claim an audit sequence number in {self.folder}/seq after {MAX_CLAIM_ATTEMPTS} tries"
@@ -137,11 +142,24 @@ class AuditLog:
         Every record, in sequence order.
 
         :return: the stored records; an unreadable one raises
-            :class:`~airflow_selfheal.hooks.artifacts.ArtifactCorruptError` naming the file and its recovery command.
+            :class:`~airflow_selfheal.hooks.artifacts.ArtifactCorruptError` naming the file and its recovery command,
+            one a newer release wrote :class:`~airflow_selfheal.core.schema.RecordVersionError`.
         """
         names = [name for name in self.store.list(self.folder) if _RECORD_NAME.fullmatch(name)]
         names.sort(key=lambda name: (int(name.split("-", 1)[0]), name))
-        return [self.store.read_json(f"{self.folder}/{name}") for name in names]
+        return [self._entry(f"{self.folder}/{name}") for name in names]
+
+    def _entry(self, relative: str) -> dict[str, Any]:
+        try:
+            entry = check(self.store.read_json(relative), "audit_entry", self.store.url(relative))
+        except ValueError as exc:
+            raise self.store.corrupt(relative, f"is not an audit record ({exc})") from exc
+        for field, kind in (("step", str), ("status", str), ("at", str), ("seq", int)):
+            if not isinstance(entry.get(field), kind):
+                raise self.store.corrupt(
+                    relative, f"is not an audit record (its {field!r} is missing or invalid)"
+                )
+        return entry
 
     def summary(self) -> dict[str, Any]:
         """

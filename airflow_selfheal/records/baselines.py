@@ -6,12 +6,14 @@ Layout under ``<artifacts_root>/baselines/<name>/``::
     accepted/<version>.json     one record per acceptance: which snapshot, who, why, when
 
 The baseline is the snapshot named by the newest acceptance record. Nothing is overwritten: concurrent
-writers create distinct, time-ordered names, so the full history stays readable and an acceptance can be
-rolled back by accepting an older snapshot again.
+writers create distinct, time-ordered names (each created exclusively, a new name drawn on the rare
+collision), so the full history stays readable and an acceptance can be rolled back by accepting an older
+snapshot again. Both records carry a ``schema_version`` (:mod:`airflow_selfheal.core.schema`, kinds
+``baseline_snapshot`` and ``baseline_acceptance``); those of 0.1.0 have none and read as version 1.
 
 Why files and not a table in the warehouse: the baseline must be readable when the warehouse is the thing
 that is failing (permissions, suspended warehouse), its history must survive a dropped ops schema, and the
-same ``ObjectStoragePath`` root already carries every other repair artifact between workers.
+same artifacts root already carries every other repair artifact between workers.
 """
 
 from __future__ import annotations
@@ -19,11 +21,17 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from airflow_selfheal.core.schema import check, stamp
 from airflow_selfheal.hooks.artifacts import ArtifactStore
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+#: Fresh names tried when a new record's name is taken (two writers in the same microsecond, same random part).
+MAX_NAME_ATTEMPTS = 5
 
 
 class BaselineError(RuntimeError):
@@ -59,9 +67,18 @@ class BaselineStore:
 
     def record(self, snapshot: dict[str, Any], content_hash: str) -> str:
         """Store a snapshot (not yet accepted) and return its version id."""
-        version = new_version(content_hash)
-        self.store.create_json(f"{self.prefix}/snapshots/{version}.json", snapshot)
-        return version
+        record = stamp(snapshot, "baseline_snapshot")
+        return self._create("snapshots", lambda: new_version(content_hash), record)
+
+    def _create(self, folder: str, name: Callable[[], str], record: dict[str, Any]) -> str:
+        for _ in range(MAX_NAME_ATTEMPTS):
+            version = name()
+            if self.store.create_json(f"{self.prefix}/{folder}/{version}.json", record):
+                return version
+        raise BaselineError(
+            f"could not find a free name in {self.store.url(f'{self.prefix}/{folder}')} after "
+            f"{MAX_NAME_ATTEMPTS} tries; the store's exclusive create is not working"
+        )
 
     def snapshot(self, version: str) -> dict[str, Any]:
         """A stored snapshot by version id."""
@@ -72,9 +89,14 @@ class BaselineStore:
                 f"List them with `airflow-selfheal drift history {self.name}`."
             )
         data = self.store.read_json(relative)
-        if not isinstance(data, dict):
-            raise BaselineError(f"snapshot {relative} is not an object; quarantine it and accept another")
-        return data
+        try:
+            return check(data, "baseline_snapshot", self.store.url(relative))
+        except ValueError as exc:
+            raise BaselineError(
+                f"snapshot {relative} is not an object ({exc}). Recovery: `airflow-selfheal artifacts "
+                f"quarantine {relative}`, then accept another with `airflow-selfheal drift accept {self.name} "
+                "<version>`."
+            ) from exc
 
     def accept(self, version: str, *, accepted_by: str, reason: str) -> dict[str, Any]:
         """Make ``version`` the baseline; the previous one stays in the history."""
@@ -85,15 +107,21 @@ class BaselineStore:
             "reason": reason,
             "accepted_at": datetime.now(timezone.utc).isoformat(),
         }
-        self.store.create_json(f"{self.prefix}/accepted/{new_version(version)}.json", record)
+        self._create("accepted", lambda: new_version(version), stamp(record, "baseline_acceptance"))
         return record
 
     def history(self) -> list[dict[str, Any]]:
         """Acceptance records, oldest first."""
         records = []
         for name in self.store.list(f"{self.prefix}/accepted"):
-            record = self.store.read_json(f"{self.prefix}/accepted/{name}")
-            if not isinstance(record, dict) or "version" not in record:
+            relative = f"{self.prefix}/accepted/{name}"
+            try:
+                record = check(
+                    self.store.read_json(relative), "baseline_acceptance", self.store.url(relative)
+                )
+            except ValueError:
+                record = {}
+            if "version" not in record:
                 raise BaselineError(
                     f"acceptance record {self.prefix}/accepted/{name} is malformed. Recovery: "
                     f"`airflow-selfheal artifacts quarantine {self.prefix}/accepted/{name}`, then re-accept "

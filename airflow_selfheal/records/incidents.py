@@ -10,6 +10,10 @@ an occurrence to the same incident instead of a new incident. Nothing is overwri
 ``incident.json`` wins, and an occurrence already recorded (a callback run twice for one try) is kept as it is.
 A record that cannot be read raises :class:`~airflow_selfheal.hooks.artifacts.ArtifactCorruptError` naming the file.
 
+Both records carry a ``schema_version`` (:mod:`airflow_selfheal.core.schema`, kinds ``incident`` and
+``occurrence``); those of 0.1.0 have none and read as version 1, and one written by a newer release is refused
+with :class:`~airflow_selfheal.core.schema.RecordVersionError`.
+
 The CLI functions take an ``argparse.Namespace``; :func:`add_incident_commands` registers them:
 
 .. code-block:: console
@@ -28,6 +32,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_selfheal.core.incident import Incident
+from airflow_selfheal.core.schema import check, stamp
 from airflow_selfheal.hooks.artifacts import ArtifactCorruptError, ArtifactStore
 
 if TYPE_CHECKING:
@@ -143,10 +148,14 @@ class IncidentStore:
         :param occurrence: the occurrence record; defaults to :func:`occurrence_record`.
         :return: True when this call created the incident, False when it already existed.
         """
-        created = self.store.create_json(self.incident_path(incident.incident_id), incident.to_dict())
+        created = self.store.create_json(
+            self.incident_path(incident.incident_id), stamp(incident.to_dict(), "incident")
+        )
         record = dict(occurrence) if occurrence is not None else occurrence_record(incident)
         name = occurrence_name(incident)
-        self.store.create_json(f"{INCIDENTS_FOLDER}/{incident.incident_id}/occurrences/{name}", record)
+        self.store.create_json(
+            f"{INCIDENTS_FOLDER}/{incident.incident_id}/occurrences/{name}", stamp(record, "occurrence")
+        )
         return created
 
     def get(self, incident_id: str) -> Incident:
@@ -157,6 +166,7 @@ class IncidentStore:
         :return: the incident as its first occurrence recorded it.
         :raises IncidentNotFoundError: when no such incident is stored.
         :raises ArtifactCorruptError: when its record is not valid JSON or not an incident, naming the file.
+        :raises RecordVersionError: when a newer airflow-selfheal wrote it.
         """
         relative = self.incident_path(incident_id)
         if not self.store.exists(relative):
@@ -179,16 +189,17 @@ class IncidentStore:
         records = []
         for name in self.store.list(folder):
             relative = f"{folder}/{name}"
-            record = self.store.read_json(relative)
-            if not isinstance(record, dict):
-                raise _not_a_record(self.store, relative, "an occurrence object")
+            try:
+                record = check(self.store.read_json(relative), "occurrence", self.store.url(relative))
+            except ValueError as exc:
+                raise _not_a_record(self.store, relative, f"an occurrence object ({exc})") from exc
             records.append(record)
         return sorted(records, key=lambda record: (str(record.get("failed_at")), str(record.get("run_id"))))
 
     def _read_incident(self, relative: str) -> Incident:
         data = self.store.read_json(relative)
         try:
-            return Incident.from_dict(data)
+            return Incident.from_dict(check(data, "incident", self.store.url(relative)))
         except ValueError as exc:
             raise _not_a_record(self.store, relative, f"an incident ({exc})") from exc
 
@@ -199,14 +210,11 @@ class IncidentStore:
         :return: the incidents.
         :raises ArtifactCorruptError: when a record is unreadable, naming the file.
         """
-        folder = self.store.path(INCIDENTS_FOLDER)
-        if not folder.exists():
-            return []
         incidents = []
-        for child in folder.iterdir():
-            if not _INCIDENT_ID.fullmatch(child.name):
+        for name in self.store.folders(INCIDENTS_FOLDER):
+            if not _INCIDENT_ID.fullmatch(name):
                 continue
-            relative = self.incident_path(child.name)
+            relative = self.incident_path(name)
             # A folder without its record is a writer that has not finished yet.
             if self.store.exists(relative):
                 incidents.append(self._read_incident(relative))
@@ -214,7 +222,4 @@ class IncidentStore:
 
 
 def _not_a_record(store: ArtifactStore, relative: str, expected: str) -> ArtifactCorruptError:
-    return ArtifactCorruptError(
-        f"{store.path(relative)} is not {expected}. Nothing was changed. Inspect it, then move it aside "
-        f"(`airflow-selfheal artifacts quarantine {relative}`) to continue without it."
-    )
+    return store.corrupt(relative, f"is not {expected}")

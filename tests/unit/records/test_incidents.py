@@ -18,6 +18,7 @@ from airflow_selfheal.cli.incidents import (
 )
 from airflow_selfheal.core.drift import DriftEvent
 from airflow_selfheal.core.incident import DbtNodeRef, Incident, build_incident
+from airflow_selfheal.core.schema import RecordVersionError
 from airflow_selfheal.core.triage import classify
 from airflow_selfheal.hooks.artifacts import ArtifactCorruptError, ArtifactStore
 from airflow_selfheal.records.incidents import (
@@ -26,6 +27,7 @@ from airflow_selfheal.records.incidents import (
     occurrence_name,
     safe_segment,
 )
+from dev.s3 import overwrite
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -182,6 +184,11 @@ def artifacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ArtifactStore:
 
 
 class TestIncidentStore:
+    @pytest.fixture
+    def artifacts(self, artifact_store: ArtifactStore) -> ArtifactStore:
+        """Each test of the store runs on a file:// root and on an s3:// root."""
+        return artifact_store
+
     def test_first_occurrence_creates_incident_and_repeats_add_occurrences(
         self, artifacts: ArtifactStore
     ) -> None:
@@ -234,7 +241,7 @@ class TestIncidentStore:
         incidents = IncidentStore(artifacts)
         incident = make_incident()
         incidents.save(incident)
-        artifacts.path(f"incidents/{incident.incident_id}/incident.json").write_text('{"incident_id": ')
+        overwrite(artifacts, f"incidents/{incident.incident_id}/incident.json", b'{"incident_id": ')
         with pytest.raises(
             ArtifactCorruptError, match=rf"{incident.incident_id}/incident\.json is not valid JSON"
         ):
@@ -248,7 +255,7 @@ class TestIncidentStore:
         incidents.save(incident)
         broken = incident.to_dict()
         del broken["fingerprint"]
-        artifacts.path(f"incidents/{incident.incident_id}/incident.json").write_text(json.dumps(broken))
+        overwrite(artifacts, f"incidents/{incident.incident_id}/incident.json", json.dumps(broken).encode())
         with pytest.raises(ArtifactCorruptError, match=r"incident\.json is not an incident .*'fingerprint'"):
             incidents.get(incident.incident_id)
 
@@ -257,9 +264,46 @@ class TestIncidentStore:
         incident = make_incident()
         incidents.save(incident)
         folder = f"incidents/{incident.incident_id}/occurrences"
-        artifacts.path(f"{folder}/{artifacts.list(folder)[0]}").write_text("[1, 2")
+        overwrite(artifacts, f"{folder}/{artifacts.list(folder)[0]}", b"[1, 2")
         with pytest.raises(ArtifactCorruptError, match=r"occurrences/manual__.*\.json is not valid JSON"):
             incidents.occurrences(incident.incident_id)
+
+    def test_records_carry_their_schema_version(self, artifacts: ArtifactStore) -> None:
+        incidents = IncidentStore(artifacts)
+        incident = make_incident()
+        incidents.save(incident)
+        folder = f"incidents/{incident.incident_id}"
+
+        assert artifacts.read_json(f"{folder}/incident.json") == {**incident.to_dict(), "schema_version": 1}
+        occurrence = artifacts.read_json(f"{folder}/occurrences/{occurrence_name(incident)}")
+        assert occurrence["schema_version"] == 1
+        assert "schema_version" not in incidents.occurrences(incident.incident_id)[0]
+        assert incidents.get(incident.incident_id) == incident
+
+    def test_an_incident_of_a_newer_release_is_refused_by_name(self, artifacts: ArtifactStore) -> None:
+        incidents = IncidentStore(artifacts)
+        incident = make_incident()
+        relative = f"incidents/{incident.incident_id}/incident.json"
+        artifacts.create_json(relative, {**incident.to_dict(), "schema_version": 2, "new_field": [1]})
+
+        with pytest.raises(RecordVersionError) as excinfo:
+            incidents.get(incident.incident_id)
+        message = str(excinfo.value)
+        assert artifacts.url(relative) in message
+        assert "schema version 2" in message
+        assert "Upgrade airflow-selfheal" in message
+        with pytest.raises(RecordVersionError):
+            incidents.list()
+
+    def test_a_malformed_schema_version_is_corrupt(self, artifacts: ArtifactStore) -> None:
+        incident = make_incident()
+        relative = f"incidents/{incident.incident_id}/incident.json"
+        artifacts.create_json(relative, {**incident.to_dict(), "schema_version": "two"})
+
+        with pytest.raises(
+            ArtifactCorruptError, match=r"incident\.json is not an incident .*invalid schema_version"
+        ):
+            IncidentStore(artifacts).get(incident.incident_id)
 
     @pytest.mark.parametrize(
         "incident_id",

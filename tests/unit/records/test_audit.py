@@ -11,8 +11,10 @@ import pytest
 
 from airflow_selfheal.cli import output as cli_output
 from airflow_selfheal.cli.audit import add_audit_commands, audit_show_text
+from airflow_selfheal.core.schema import RecordVersionError
 from airflow_selfheal.hooks.artifacts import ArtifactCorruptError, ArtifactStore
 from airflow_selfheal.records.audit import IN_PROGRESS, AuditLog
+from dev.s3 import overwrite
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -22,8 +24,9 @@ START = datetime(2025, 3, 1, 9, 30, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> ArtifactStore:
-    return ArtifactStore(root=f"file://{tmp_path}/artifacts", conn_id="")
+def store(artifact_store: ArtifactStore) -> ArtifactStore:
+    """A fresh store: each test runs on a file:// root and on an s3:// root."""
+    return artifact_store
 
 
 class Clock:
@@ -104,7 +107,7 @@ class TestRecord:
             (worker, index) for worker in range(writers) for index in range(records)
         ]
 
-    def test_secrets_in_details_are_redacted_on_disk(self, store: ArtifactStore, tmp_path: Path) -> None:
+    def test_secrets_in_details_are_redacted_on_disk(self, store: ArtifactStore) -> None:
         audit = AuditLog(INCIDENT, store)
 
         entry = audit.record(
@@ -118,7 +121,8 @@ class TestRecord:
         assert entry["details"]["password"] == "***REDACTED***"
         assert entry["details"]["error"] == "cannot connect to snowflake://etl:***REDACTED***@acct/SHOP"
         assert entry["details"]["nested"]["headers"]["Authorization"] == "***REDACTED***"
-        on_disk = "".join(path.read_text() for path in (tmp_path / "artifacts" / "audit").rglob("*.json"))
+        folder = f"audit/{INCIDENT}"
+        on_disk = "".join(store.read_text(f"{folder}/{name}") for name in store.list(folder))
         assert "hunter2-secret" not in on_disk
         assert "s3cr3tpw" not in on_disk
         assert "abc.def.ghi" not in on_disk
@@ -150,10 +154,46 @@ class TestRecord:
         audit = AuditLog(INCIDENT, store, clock=Clock(0))
         audit.record("triage", "succeeded")
         name = store.list(f"audit/{INCIDENT}")[0]
-        store.path(f"audit/{INCIDENT}/{name}").write_text("{truncated")
+        overwrite(store, f"audit/{INCIDENT}/{name}", b"{truncated")
 
         with pytest.raises(ArtifactCorruptError, match=rf"{name} is not valid JSON.*quarantine"):
             audit.entries()
+
+    def test_records_and_claims_carry_their_schema_version(self, store: ArtifactStore) -> None:
+        entry = AuditLog(INCIDENT, store, clock=Clock(0)).record("triage", "succeeded")
+        name = store.list(f"audit/{INCIDENT}")[0]
+
+        assert store.read_json(f"audit/{INCIDENT}/{name}") == {**entry, "schema_version": 1}
+        assert store.read_json(f"audit/{INCIDENT}/seq/000001.json")["schema_version"] == 1
+        assert AuditLog(INCIDENT, store).entries() == [entry]
+
+    def test_a_record_of_a_newer_release_is_refused_by_name(self, store: ArtifactStore) -> None:
+        audit = AuditLog(INCIDENT, store, clock=Clock(0, 1))
+        audit.record("triage", "succeeded")
+        future = {
+            "incident_id": INCIDENT,
+            "seq": 2,
+            "step": "clone",
+            "status": "ok",
+            "at": "x",
+            "schema_version": 7,
+        }
+        name = "000002-20250301T093001000000Z-clone.json"
+        store.create_json(f"audit/{INCIDENT}/{name}", future)
+
+        with pytest.raises(
+            RecordVersionError,
+            match=rf"{name} was written with audit_entry schema version 7.*[Uu]pgrade airflow-selfheal",
+        ):
+            audit.entries()
+
+    def test_a_record_missing_its_fields_is_corrupt(self, store: ArtifactStore) -> None:
+        store.create_json(f"audit/{INCIDENT}/000001-20250301T093000000000Z-triage.json", {"seq": 1})
+
+        with pytest.raises(
+            ArtifactCorruptError, match=r"triage\.json is not an audit record .*'step'.*quarantine"
+        ):
+            AuditLog(INCIDENT, store).entries()
 
 
 class TestSummary:
@@ -278,9 +318,9 @@ class TestAuditShowCommand:
         assert len(shown["entries"]) == 12
         assert shown["entries"][-1]["step"] == "outcome"
 
-    def test_unknown_incident_is_a_lookup_error(self, store: ArtifactStore) -> None:
+    def test_unknown_incident_is_a_lookup_error(self, file_store: ArtifactStore) -> None:
         with pytest.raises(LookupError, match=f"no audit records for {INCIDENT}.*artifacts_root"):
-            audit_show_text(INCIDENT, store=store)
+            audit_show_text(INCIDENT, store=file_store)
 
 
 def test_render_text_keeps_each_step_on_one_line(store: ArtifactStore) -> None:

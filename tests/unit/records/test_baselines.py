@@ -5,13 +5,17 @@ from pathlib import Path
 
 import pytest
 
+from airflow_selfheal.core.schema import RecordVersionError
 from airflow_selfheal.hooks.artifacts import ArtifactCorruptError, ArtifactStore
+from airflow_selfheal.records import baselines as baselines_module
 from airflow_selfheal.records.baselines import BaselineError, BaselineStore
+from dev.s3 import overwrite
 
 
 @pytest.fixture
-def baselines(tmp_path: Path) -> BaselineStore:
-    return BaselineStore("shop_raw", ArtifactStore(root=str(tmp_path / "root"), conn_id=""))
+def baselines(artifact_store: ArtifactStore) -> BaselineStore:
+    """Each test runs on a file:// root and on an s3:// root."""
+    return BaselineStore("shop_raw", artifact_store)
 
 
 class TestBaselineStore:
@@ -41,7 +45,7 @@ class TestBaselineStore:
     def test_corrupt_snapshot_is_reported_not_reset(self, baselines: BaselineStore) -> None:
         version = baselines.record({"tables": []}, "c" * 64)
         baselines.accept(version, accepted_by="dag", reason="initial")
-        baselines.store.path(f"baselines/shop_raw/snapshots/{version}.json").write_text("{oops")
+        overwrite(baselines.store, f"baselines/shop_raw/snapshots/{version}.json", b"{oops")
         with pytest.raises(ArtifactCorruptError, match="quarantine"):
             baselines.current()
         assert baselines.versions() == [version]
@@ -49,3 +53,39 @@ class TestBaselineStore:
     def test_bad_name(self, tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="baseline name"):
             BaselineStore("../x", ArtifactStore(root=str(tmp_path), conn_id=""))
+
+    def test_records_carry_their_schema_version(self, baselines: BaselineStore) -> None:
+        version = baselines.record({"tables": []}, "d" * 64)
+        record = baselines.accept(version, accepted_by="dag", reason="initial")
+        accepted = baselines.store.list("baselines/shop_raw/accepted")[0]
+
+        assert (
+            baselines.store.read_json(f"baselines/shop_raw/snapshots/{version}.json")["schema_version"] == 1
+        )
+        assert baselines.store.read_json(f"baselines/shop_raw/accepted/{accepted}") == {
+            **record,
+            "schema_version": 1,
+        }
+        assert baselines.history() == [record]
+        assert baselines.current() == (version, {"tables": []})
+
+    def test_a_snapshot_of_a_newer_release_is_refused(self, baselines: BaselineStore) -> None:
+        baselines.store.create_json(
+            "baselines/shop_raw/snapshots/v9.json", {"tables": [], "schema_version": 2}
+        )
+
+        with pytest.raises(
+            RecordVersionError,
+            match=r"snapshots/v9\.json was written with baseline_snapshot schema version 2",
+        ):
+            baselines.snapshot("v9")
+
+    def test_a_taken_name_draws_another(
+        self, baselines: BaselineStore, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        names = iter(["taken", "taken", "free"])
+        baselines.store.create_json("baselines/shop_raw/snapshots/taken.json", {"tables": ["first"]})
+        monkeypatch.setattr(baselines_module, "new_version", lambda *args: next(names))
+
+        assert baselines.record({"tables": ["second"]}, "e" * 64) == "free"
+        assert baselines.snapshot("taken") == {"tables": ["first"]}
