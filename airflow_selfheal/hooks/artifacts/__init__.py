@@ -21,7 +21,6 @@ Other schemes are refused: their file systems offer no atomic exclusive create.
 
 from __future__ import annotations
 
-import builtins
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +29,8 @@ from airflow_selfheal.config import get_settings
 from airflow_selfheal.hooks.artifacts.base import ArtifactCorruptError, ArtifactStoreError, Backend
 
 if TYPE_CHECKING:
+    import builtins
+
     from airflow.sdk import ObjectStoragePath
 
 __all__ = ["ArtifactCorruptError", "ArtifactStore", "ArtifactStoreError"]
