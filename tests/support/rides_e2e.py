@@ -1,7 +1,20 @@
 """The second dev project (rides: bike share, CTE style, vars, freshness, an incremental mart) through the real loop.
 
-``SELFHEAL_E2E_PROJECT=shop`` runs the demo shop's scenarios the same way (every scenario of its registry), and
-``SELFHEAL_E2E_SCENARIOS=a,b`` or ``=all`` chooses the scenarios; ``make test`` runs the rides list below.
+Two test modules run the scenarios, so that ``make test`` (``-n 2 --dist loadfile``) runs them on both workers:
+
+* ``tests/integration/test_rides_e2e_columns.py``: an upstream change to a column of an existing table (the
+  failure classes in :data:`COLUMN_CLASSES`, and the scenarios that expect no incident at all);
+* ``tests/integration/test_rides_e2e_tables_and_data.py``: everything else (a renamed or dropped table, data
+  tests, freshness) and a warehouse outage before dbt runs.
+
+Each module sets up its own stack (the ``e2e_stack`` fixture of ``tests/integration/conftest.py``). The switches
+work the same in both:
+
+* ``SELFHEAL_E2E_PROJECT=shop`` runs the demo shop's scenarios the same way (every scenario of its registry);
+* ``SELFHEAL_E2E_SCENARIOS=a,b`` or ``=all`` chooses the scenarios, each in its module (a name the registry
+  lacks fails in the columns module); ``make test`` runs :data:`DEFAULT_SCENARIOS`;
+* ``SELFHEAL_E2E_REPORT=path.json`` keeps each scenario's timings: every module adds its entries when it ends,
+  to the entries other modules of the same run wrote there (a file from an earlier run is replaced).
 
 Each scenario injects an upstream change into ``PROJECT.LANDING``, runs the real pipeline DAG (the README's block,
 with only the author's four settings changed) under ``dag.test()``, and runs every repair run its failure
@@ -15,11 +28,12 @@ real api-server, as the UI does. Then:
 * **retried**: a warehouse outage before dbt ran is retried once the warehouse answers, and prod is rebuilt.
 
 Between scenarios the project's git history, the raw data and prod are put back to the clean state. Slack and
-PagerDuty are a local HTTP receiver. Set ``SELFHEAL_E2E_REPORT=path.json`` to keep each scenario's timings.
+PagerDuty are a local HTTP receiver.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -27,22 +41,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pytest
-
 from dev import airflow_env
-from dev.apiserver import running_api_server
-from dev.e2e import Approver, bundle_config, database_fingerprint, dbt_command, readme_block, sync_bundle
-from dev.project_repo import git, git_copy
+from dev.e2e import Approver, database_fingerprint, dbt_command
+from dev.project_repo import git
 from dev.projects import PROJECTS
-from dev.receivers import http_receiver
-from dev.warehouse import free_port
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
+    from dev.scenarios import Scenario
     from dev.warehouse import Warehouse
-
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # `make test` runs the rides project; SELFHEAL_E2E_PROJECT=shop runs the same scenarios on the demo shop.
 PROJECT = PROJECTS[os.environ.get("SELFHEAL_E2E_PROJECT", "rides")]
@@ -50,7 +56,6 @@ PIPELINE = f"{PROJECT.key}_e2e_pipeline"
 REPAIR_DAG_ID = f"selfheal_repair_{PROJECT.key}_e2e"
 CONN_ID = f"{PROJECT.key}_warehouse"
 BUNDLE = f"selfheal-{PROJECT.key}-e2e"
-REPORT: list[dict[str, Any]] = []
 # What `make test` runs: the issue's list. SELFHEAL_E2E_SCENARIOS=all runs every scenario in the registry.
 DEFAULT_SCENARIOS = (
     "rename_column",
@@ -62,13 +67,33 @@ DEFAULT_SCENARIOS = (
     "null_keys",
     "stale_source",
 )
+# The two modules, by the part of the upstream that changed. On the rides list each takes about half the time:
+# three repairs and an escalation against two repairs, two escalations and the outage.
+COLUMNS, TABLES_AND_DATA = "columns", "tables_and_data"
+COLUMN_CLASSES = ("missing_column", "type_mismatch")
+# Report entries older than this process are an earlier run's (each worker imports this at collection).
+STARTED = time.time()
 
 
-def scenario_names() -> list[str]:
+def module_of(scenario: Scenario | None) -> str:
+    """The module that runs ``scenario`` (:data:`COLUMNS` for a name the registry lacks, so that it fails)."""
+    if (
+        scenario is None
+        or scenario.expected_class in COLUMN_CLASSES
+        or scenario.expected_outcome == "no_incident"
+    ):
+        return COLUMNS
+    return TABLES_AND_DATA
+
+
+def scenario_names(module: str) -> list[str]:
+    """The chosen scenarios (``SELFHEAL_E2E_SCENARIOS``, else the default list) that ``module`` runs, in order."""
     chosen = os.environ.get("SELFHEAL_E2E_SCENARIOS", "")
     if chosen == "all" or (not chosen and PROJECT.key != "rides"):
-        return list(PROJECT.scenarios)
-    return [name.strip() for name in chosen.split(",") if name.strip()] or list(DEFAULT_SCENARIOS)
+        names = list(PROJECT.scenarios)
+    else:
+        names = [name.strip() for name in chosen.split(",") if name.strip()] or list(DEFAULT_SCENARIOS)
+    return [name for name in names if module_of(PROJECT.scenarios.get(name)) == module]
 
 
 def conn_json(warehouse: Warehouse, port: int | None = None) -> str:
@@ -85,82 +110,20 @@ def run_dbt(project: Path, work: Path, *args: str) -> subprocess.CompletedProces
     )
 
 
-@pytest.fixture(scope="module")
-def stack(
-    warehouse: Warehouse, airflow_db: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, Any]]:
-    """The project in git, both README DAGs in a synced bundle, on-call receivers and an api-server."""
-    from airflow.models.connection import Connection
-
-    root = tmp_path_factory.mktemp(f"{PROJECT.key}-e2e")
-    project, origin = git_copy(root, PROJECT.project_dir, folder=PROJECT.git_dir_name)
-    folder = root / "dags"
-    folder.mkdir()
-    (folder / "pipeline.py").write_text(
-        readme_block(
-            "pipeline-dag",
-            {
-                'Path("/opt/dbt/rides")': f"Path({str(project)!r})",
-                'PROJECT_NAME = "rides"': f"PROJECT_NAME = {PROJECT.dbt_project_name!r}",
-                'dag_id="rides_pipeline"': f"dag_id={PIPELINE!r}",
-                'CONN_ID = "snowflake_default"': f"CONN_ID = {CONN_ID!r}",
-                'BASELINE = "rides_sources"': f"BASELINE = {PROJECT.baseline_name!r}",
-            },
-        )
-    )
-    (folder / "repair.py").write_text(
-        readme_block(
-            "repair-dag",
-            {
-                '"selfheal_repair",': f"{REPAIR_DAG_ID!r},",
-                'project_dir="/opt/dbt/rides"': f"project_dir={str(project)!r}",
-                'snowflake_conn_id="snowflake_default"': f"snowflake_conn_id={CONN_ID!r}",
-                'prod_database="RIDES"': f"prod_database={PROJECT.database!r}",
-                "slack_conn_id=None": 'slack_conn_id="slack_oncall"',
-                "pagerduty_conn_id=None": 'pagerduty_conn_id="pd_oncall"',
-                'baseline_name="rides_sources"': f"baseline_name={PROJECT.baseline_name!r}",
-            },
-        )
-    )
-    patch = pytest.MonkeyPatch()
-    with http_receiver() as receiver:
-        slack = Connection(
-            conn_id="slack_oncall", conn_type="slackwebhook", password=f"{receiver.url}/services/T/B/C"
-        )
-        pagerduty = Connection(
-            conn_id="pd_oncall", conn_type="pagerduty_events", host=receiver.url, password="k" * 32
-        )
-        environ = {
-            f"AIRFLOW_CONN_{CONN_ID.upper()}": conn_json(warehouse),
-            "AIRFLOW_CONN_SLACK_ONCALL": slack.as_json(),
-            "AIRFLOW_CONN_PD_ONCALL": pagerduty.as_json(),
-            "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": bundle_config(BUNDLE, folder),
-            "AIRFLOW__SELFHEAL__REPAIR_DAG_ID": REPAIR_DAG_ID,
-            "AIRFLOW__SELFHEAL__ARTIFACTS_ROOT": str(root / "artifacts"),
-            "AIRFLOW__SELFHEAL__ENVIRONMENT": "ci",
-        }
-        for key, value in environ.items():
-            patch.setenv(key, value)
-        patch.chdir(root)
-        try:
-            airflow_env.dbt_parse(project)
-            bag = sync_bundle(BUNDLE, folder)
-            with running_api_server(root / "api-server.log") as base_url:
-                patch.setenv("AIRFLOW__API__BASE_URL", base_url)
-                yield {
-                    "root": root,
-                    "project": project,
-                    "origin": origin,
-                    "initial": git(origin, "rev-parse", "main"),
-                    "bag": bag,
-                    "base_url": base_url,
-                    "warehouse": warehouse,
-                    "receiver": receiver,
-                }
-        finally:
-            patch.undo()
-            if os.environ.get("SELFHEAL_E2E_REPORT"):
-                Path(os.environ["SELFHEAL_E2E_REPORT"]).write_text(json.dumps(REPORT, indent=2) + "\n")
+def write_report(entries: list[dict[str, Any]]) -> None:
+    """Add a module's ``entries`` to ``SELFHEAL_E2E_REPORT`` (if set), after what this run's other modules wrote."""
+    if not os.environ.get("SELFHEAL_E2E_REPORT"):
+        return
+    path = Path(os.environ["SELFHEAL_E2E_REPORT"])
+    # The other module may end at the same moment on the other worker: one writer at a time.
+    with path.open("a+", encoding="utf-8") as report:
+        fcntl.flock(report, fcntl.LOCK_EX)
+        report.seek(0)
+        text = report.read()
+        earlier = json.loads(text) if text.strip() and path.stat().st_mtime >= STARTED else []
+        report.seek(0)
+        report.truncate()
+        report.write(json.dumps([*earlier, *entries], indent=2) + "\n")
 
 
 def clean_state(stack: dict[str, Any], *, seed: int | None = None) -> None:
@@ -237,11 +200,12 @@ def bare_build_seconds(stack: dict[str, Any], select: str) -> float:
     return time.monotonic() - started
 
 
-@pytest.mark.parametrize("name", scenario_names())
-def test_scenario_ends_as_expected(stack: dict[str, Any], name: str) -> None:
+def check_scenario(stack: dict[str, Any], name: str) -> None:
+    """Run scenario ``name`` from the clean state through the pipeline and its repair run; assert its outcome."""
+    from airflow_selfheal.core.repair.selectors import promoted_selector
     from airflow_selfheal.records.audit import AuditLog
-    from airflow_selfheal.repair import promoted_selector
 
+    assert name in PROJECT.scenarios, f"{PROJECT.key} has no scenario {name!r}: {sorted(PROJECT.scenarios)}"
     scenario = PROJECT.scenarios[name]
     started = time.monotonic()
     clean_state(stack)
@@ -261,7 +225,7 @@ def test_scenario_ends_as_expected(stack: dict[str, Any], name: str) -> None:
             assert requested_repairs(known) == []
             with PROJECT.connect(stack["warehouse"]) as conn:
                 assert PROJECT.check_oracles(conn) == []
-            REPORT.append({"project": PROJECT.key, "scenario": name, "outcome": "no_incident"})
+            stack["report"].append({"project": PROJECT.key, "scenario": name, "outcome": "no_incident"})
             return
         assert str(pipeline.state) == "failed", failed
         confs = requested_repairs(known)
@@ -284,7 +248,7 @@ def test_scenario_ends_as_expected(stack: dict[str, Any], name: str) -> None:
             "repair_seconds": round(result["seconds"], 1),
             "triage_to_page_seconds": result["triage_to_page"],
         }
-        REPORT.append(entry)
+        stack["report"].append(entry)
         summary = AuditLog(conf["incident"]["incident_id"]).summary()
         entry["outcome"] = summary.get("outcome")
         assert triage.get("failure_class") == scenario.expected_class, (triage, states)
@@ -322,49 +286,3 @@ def test_scenario_ends_as_expected(stack: dict[str, Any], name: str) -> None:
     finally:
         with PROJECT.connect(stack["warehouse"]) as conn:
             scenario.reset(conn)
-
-
-def test_warehouse_outage_before_dbt_is_retried(
-    stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The drift check cannot reach the warehouse, so no dbt task runs; the retry rebuilds prod once it answers.
-
-    Both finance marts are dropped first, as if the run that builds them never happened, so only a retry that
-    really ran dbt in prod can bring them back.
-    """
-    from airflow_selfheal.records.audit import AuditLog
-
-    clean_state(stack)
-    # The run that should have built the finance marts never happened: they are missing until a build runs.
-    finance = [f"{PROJECT.marts}.FCT_DAILY_REVENUE", f"{PROJECT.marts}.FCT_REVENUE_BY_PLAN"]
-    with PROJECT.connect(stack["warehouse"]) as conn:
-        for table in finance:
-            conn.cursor().execute(f"drop table {table}")
-    known = repair_run_ids()
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", conn_json(stack["warehouse"], port=free_port()))
-    pipeline = stack["bag"].dags[PIPELINE].test()
-    states = {ti.task_id: str(ti.state) for ti in pipeline.get_task_instances()}
-    assert states["check_source_drift"] == "failed", states
-    confs = requested_repairs(known)
-    assert len(confs) == 1, confs
-    triage = confs[0]["incident"].get("triage") or {}
-    assert triage.get("failure_class") == "transient", triage
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", conn_json(stack["warehouse"]))
-    result = repair(stack, confs[0])
-    assert result["states"]["retry"] == "success", result["states"]
-    assert result["states"]["clone"] == "skipped", result["states"]
-    assert AuditLog(confs[0]["incident"]["incident_id"]).summary()["outcome"] == "retried"
-    with PROJECT.connect(stack["warehouse"]) as conn:
-        for table in finance:
-            assert conn.cursor().execute(f"select count(*) from {table}").fetchone()[0] > 0, table
-        assert PROJECT.check_oracles(conn) == []  # the re-run rebuilt the marts from the same raw data
-    REPORT.append(
-        {
-            "project": PROJECT.key,
-            "scenario": "warehouse_outage",
-            "class": "transient",
-            "expected_outcome": "retried",
-            "outcome": "retried",
-            "repair_seconds": round(result["seconds"], 1),
-        }
-    )
