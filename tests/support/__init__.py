@@ -8,9 +8,11 @@ A test module never imports another test module: what two of them share is here 
 * :mod:`tests.support.demo`: the demo shop built into a warehouse, prod fingerprints, project tree hashes;
 * :mod:`tests.support.fixes`: the demo project's files and manifest slice as the fix rules read them;
 * :mod:`tests.support.bundles`: temp DAG bundles (the ``dag_bundles`` fixtures of ``tests/integration/conftest.py``);
-* :mod:`tests.support.rides_e2e`: the second project's end-to-end scenarios, split over two test modules.
+* :mod:`tests.support.rides_e2e`: the second project's end-to-end scenarios, split over two test modules;
+* :mod:`tests.support.runs` and :mod:`tests.support.step_worker`: a repair step run over plain values, or in its
+  own process as a worker would run it.
 
-pytest rewrites the asserts of these modules as it does in test modules, so a failing helper shows its values.
+pytest rewrites the asserts of the modules registered below as in test modules, so a failing helper shows its values.
 """
 
 from __future__ import annotations
