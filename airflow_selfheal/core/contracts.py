@@ -308,5 +308,6 @@ class RepairOutcome(Contract):
 
     outcome: str
     clone: str | None = None
-    clone_dropped: bool | None = None
+    #: how the clone went: ``dropped``, or ``emptied`` where the warehouse cannot drop a database.
+    clone_dropped: str | None = None
     swept_orphans: list[str] | str = Field(default_factory=list)

@@ -79,6 +79,7 @@ class Workers:
         self.xcoms: dict[str, Any] = {}
         self.states: dict[str, str] = {}
         self.workers: dict[str, Path] = {}
+        self.projects: dict[str, Path] = {}
 
     def checkout(self, step: str) -> Path:
         folder = self.stack["root"] / f"worker-{len(self.workers) + 1}-{step}"
@@ -90,10 +91,11 @@ class Workers:
         (project / "target").mkdir()
         shutil.copy(self.stack["manifest"], project / "target" / "manifest.json")
         self.workers[step] = folder
+        self.projects[step] = project
         return project
 
     def run(self, step: str) -> Any:
-        project = self.checkout(step)
+        project = self.projects.get(step) or self.checkout(step)
         folder = project.parents[1]
         spec = {
             "step": step,
@@ -138,6 +140,9 @@ class Workers:
 
 def test_approve_promote_rerun_builds_the_promoted_sha_on_other_workers(stack: dict[str, Any]) -> None:
     workers = Workers(stack)
+    # Every worker checked the project out before the run started, as a deployment does; none pulls later.
+    for step in ("triage", "clone", "propose", "validate", "promote", "rerun", "accept_baseline", "cleanup"):
+        workers.checkout(step)
     decided = workers.run("triage")
     assert decided["branch"] == "clone"
     workers.run("clone")
