@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from airflow_selfheal.core.drift import diff_snapshots
-from airflow_selfheal.hooks.snowflake import SelfhealSnowflakeHook
 from airflow_selfheal.hooks.schemas import capture_snapshot
+from airflow_selfheal.hooks.snowflake import SelfhealSnowflakeHook
 from dev.warehouse import GLOBAL_METADATA_FILE, Warehouse, running
 
 if TYPE_CHECKING:
