@@ -6,8 +6,8 @@ report), ``task`` (the cosmos operator, whose profile names the warehouse connec
 ``tests/integration/test_failure_capture.py`` runs the real one.
 
 The dbt results are those of a real ``dbt run --select stg_orders`` (dbt-core 1.11.16, dbt-snowflake 1.12.3)
-against the embedded warehouse after the rename_column scenario; metadata and args trimmed. They are the same
-recording as ``tests/unit/test_incidents.py``'s.
+against the embedded warehouse after the rename_column scenario; metadata and args trimmed.
+``tests/unit/records/test_incidents.py`` imports them from here.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import pytest
 
     from airflow_selfheal.hooks.artifacts import ArtifactStore
+    from dev.s3 import S3Server
 
 DAG_ID = "shop_pipeline"
 RUN_ID = "manual__2026-03-01T06:00:00+00:00"
@@ -241,6 +242,19 @@ def use_artifacts_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Artif
     from airflow_selfheal.hooks.artifacts import ArtifactStore
 
     monkeypatch.setenv("AIRFLOW__SELFHEAL__ARTIFACTS_ROOT", str(tmp_path / "artifacts"))
+    return ArtifactStore()
+
+
+def use_s3_artifacts_root(
+    s3: S3Server, monkeypatch: pytest.MonkeyPatch, conn_id: str = "selfheal_artifacts_s3"
+) -> ArtifactStore:
+    """Point ``[selfheal] artifacts_root`` at a fresh prefix of the loopback bucket, through ``conn_id``."""
+    from airflow_selfheal.hooks.artifacts import ArtifactStore
+
+    for name, value in s3.environ(conn_id).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AIRFLOW__SELFHEAL__ARTIFACTS_ROOT", s3.root_url())
+    monkeypatch.setenv("AIRFLOW__SELFHEAL__ARTIFACTS_CONN_ID", conn_id)
     return ArtifactStore()
 
 

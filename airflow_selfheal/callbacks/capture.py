@@ -54,8 +54,9 @@ def capture_dbt_artifacts(
     - ``compiled/<unique_id>.sql`` for each failed node found under ``target/compiled``;
     - ``manifest.json``, when dbt wrote one.
 
-    A successful invocation copies nothing. Errors are logged, never raised: raising here would replace the
-    dbt error the task is about to report.
+    A successful invocation copies nothing. Each file is stored once: a callback run again for the same try (same
+    key) leaves the first copy as it is, with a warning if its content differs. Errors are logged, never raised:
+    raising here would replace the dbt error the task is about to report.
 
     .. code-block:: python
 
@@ -105,19 +106,21 @@ def _capture_artifacts(project_dir: Path, context: Mapping[str, Any]) -> tuple[s
     store = ArtifactStore()
     prefix = artifact_prefix(key)
     copied = []
+
+    def keep(name: str, data: bytes) -> None:
+        if _write_bytes(store, f"{prefix}/{name}", data):
+            copied.append(name)
+
+    # Run results first: they are the evidence the failure callback needs most.
     if raw is not None:
-        _write_bytes(store, f"{prefix}/run_results.json", raw)
-        copied.append("run_results.json")
+        keep("run_results.json", raw)
     if raw_sources is not None:
-        _write_bytes(store, f"{prefix}/{SOURCES_FILE}", raw_sources)
-        copied.append(SOURCES_FILE)
+        keep(SOURCES_FILE, raw_sources)
     for unique_id, path in _compiled_files(target / "compiled", failed or []).items():
-        _write_bytes(store, f"{prefix}/compiled/{unique_id}.sql", path.read_bytes())
-        copied.append(f"compiled/{unique_id}.sql")
+        keep(f"compiled/{unique_id}.sql", path.read_bytes())
     manifest = target / "manifest.json"
     if manifest.is_file():
-        _write_bytes(store, f"{prefix}/manifest.json", manifest.read_bytes())
-        copied.append("manifest.json")
+        keep("manifest.json", manifest.read_bytes())
     return prefix, copied
 
 
@@ -162,7 +165,33 @@ def _compiled_files(compiled_root: Path, unique_ids: Sequence[str]) -> dict[str,
     return found
 
 
-def _write_bytes(store: ArtifactStore, relative: str, data: bytes) -> None:
-    target = store.path(relative)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(data)
+def _write_bytes(store: ArtifactStore, relative: str, data: bytes) -> bool:
+    """
+    Store one artifact of the try, once: the first copy under a key is the one the incident reads.
+
+    A callback run again for the same try (cosmos retrying it, or a second dbt invocation in one try) meets the
+    copy already stored under the same key. The same bytes are nothing to do; other bytes are left as they are,
+    with a warning: the record is never overwritten, and the first copy is the one the failure callback may
+    already have read.
+
+    :return: whether the stored copy is ``data``.
+    """
+    if store.create_bytes(relative, data):
+        return True
+    try:
+        stored = store.read_bytes(relative)
+    except FileNotFoundError:
+        # Moved aside (quarantined) between the create and the read: keep out of the way.
+        log.warning("%s existed and then did not; this try's copy was not stored", store.url(relative))
+        return False
+    if stored == data:
+        log.debug("%s was already captured for this try, with the same content", store.url(relative))
+        return True
+    log.warning(
+        "%s was already captured for this try with other content (%s bytes, this copy %s bytes); the first "
+        "copy is kept",
+        store.url(relative),
+        len(stored),
+        len(data),
+    )
+    return False
