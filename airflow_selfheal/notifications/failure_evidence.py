@@ -114,7 +114,7 @@ def captured_run_results(
         return []
     location = f"{prefix}/run_results.json"
     try:
-        text = store.path(location).read_text()
+        text = store.read_text(location)
     except FileNotFoundError:
         missing.append(f"run_results.json not captured for this try ({CAPTURE_HINT})")
         return []
@@ -147,10 +147,10 @@ def captured_freshness(
     if store is None or prefix is None:
         return None
     try:
-        data = json.loads(store.path(f"{prefix}/{SOURCES_FILE}").read_text())
+        data = json.loads(store.read_text(f"{prefix}/{SOURCES_FILE}"))
     except FileNotFoundError:
         return None
-    except (ValueError, TypeError, OSError) as exc:
+    except Exception as exc:
         log.warning("The captured %s is unreadable: %s", SOURCES_FILE, exc)
         return None
     return freshness_facts(data, unique_id) if isinstance(data, dict) else None
@@ -168,7 +168,7 @@ def captured_compiled_sql(
         return None
     if store is not None and prefix is not None:
         try:
-            return str(store.path(f"{prefix}/compiled/{unique_id}.sql").read_text())
+            return store.read_text(f"{prefix}/compiled/{unique_id}.sql")
         except FileNotFoundError:
             pass
         except Exception as exc:
@@ -337,12 +337,10 @@ def pipeline_manifest(
             reasons.append(str(exc))
     if store is not None and prefix is not None:
         try:
-            return check_manifest(
-                json.loads(store.path(f"{prefix}/manifest.json").read_text()), "captured manifest"
-            )
+            return check_manifest(json.loads(store.read_text(f"{prefix}/manifest.json")), "captured manifest")
         except FileNotFoundError:
             reasons.append("no manifest.json was captured")
-        except (ValueError, OSError) as exc:
+        except Exception as exc:
             reasons.append(f"captured manifest.json unreadable ({exc})")
     missing.append(
         f"dbt manifest unavailable, so upstream/downstream are unknown: {'; '.join(reasons) or 'none configured'}"

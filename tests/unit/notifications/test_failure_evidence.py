@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from airflow_selfheal.hooks.artifacts import ArtifactStoreError
 from airflow_selfheal.notifications.failure_evidence import (
     CAPTURE_HINT,
     TaskKey,
@@ -47,24 +48,27 @@ from dev.failure_contexts import (
     FakeTaskInstance,
     drift_report,
     node_config,
-    use_artifacts_root,
 )
+from tests.unit.hooks.conftest import artifact_store, file_store, s3, s3_store
 
 if TYPE_CHECKING:
     from airflow_selfheal.hooks.artifacts import ArtifactStore
+
+__all__ = ["artifact_store", "file_store", "s3", "s3_store"]
 
 KEY = TaskKey(DAG_ID, RUN_ID, TASK_ID, -1, 1)
 
 
 @pytest.fixture
-def artifacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ArtifactStore:
-    return use_artifacts_root(tmp_path, monkeypatch)
+def artifacts(artifact_store: ArtifactStore) -> ArtifactStore:
+    """The readers' store: each test that reads captured artifacts runs on a file:// and an s3:// root."""
+    return artifact_store
 
 
-def put(store: ArtifactStore, relative: str, text: str) -> None:
-    path = store.path(f"{artifact_prefix(KEY)}/{relative}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+def put(store: ArtifactStore, relative: str, text: str | bytes) -> None:
+    """Store one captured artifact of :data:`KEY`'s try, as the capture callback does."""
+    data = text.encode() if isinstance(text, str) else text
+    assert store.create_bytes(f"{artifact_prefix(KEY)}/{relative}", data)
 
 
 class TestTaskKey:
@@ -157,6 +161,41 @@ class TestCapturedCompiledSqlAndFreshness:
         put(artifacts, "sources.json", "{not json")
         assert captured_freshness(artifacts, prefix, SOURCE) is None
         assert captured_freshness(None, None, SOURCE) is None
+
+
+class TestUnreadableStore:
+    """A captured artifact the store cannot give back is a note or a fallback, like a missing one."""
+
+    def test_not_text_is_a_note(self, artifacts: ArtifactStore) -> None:
+        put(artifacts, "run_results.json", b"\xff\xfe{")
+        missing: list[str] = []
+        assert captured_run_results(artifacts, artifact_prefix(KEY), missing) == []
+        (note,) = missing
+        assert note.startswith("run_results.json unreadable at dbt_artifacts/")
+        assert "ArtifactCorruptError" in note
+        assert artifacts.url(f"{artifact_prefix(KEY)}/run_results.json") in note
+
+    def test_a_store_that_fails_is_never_an_exception(
+        self, artifacts: ArtifactStore, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        for name in ("run_results.json", "sources.json", "manifest.json", f"compiled/{STG_ORDERS}.sql"):
+            put(artifacts, name, "{}")
+
+        def fail(relative: str) -> bytes:
+            raise ArtifactStoreError(f"artifacts root {artifacts.root}: read {relative}: connection refused")
+
+        monkeypatch.setattr(artifacts, "read_bytes", fail)
+        prefix = artifact_prefix(KEY)
+        missing: list[str] = []
+        assert captured_run_results(artifacts, prefix, missing) == []
+        assert captured_freshness(artifacts, prefix, SOURCE) is None
+        result = REAL_RUN_RESULTS["results"][0]
+        assert captured_compiled_sql(artifacts, prefix, STG_ORDERS, result, missing) == STG_ORDERS_SQL
+        assert pipeline_manifest(None, artifacts, prefix, missing) is None
+        run_results, manifest = missing
+        assert run_results.startswith("run_results.json unreadable at dbt_artifacts/")
+        assert "connection refused" in run_results
+        assert "captured manifest.json unreadable (artifacts root" in manifest
 
 
 class TestErrorText:
