@@ -234,7 +234,7 @@ class SelfhealFailureNotifier(BaseNotifier):
         if self.dispatch:
             began = time.perf_counter()
             try:
-                outcome.dispatch = self._dispatch(incident, store)
+                outcome.dispatch = self._dispatch(incident)
             except Exception as exc:
                 outcome.errors.append(self._error("start the repair DAG", exc))
             network += time.perf_counter() - began
@@ -383,20 +383,18 @@ class SelfhealFailureNotifier(BaseNotifier):
         )
         return incident.with_triage(triage.to_dict()), store
 
-    def _dispatch(self, incident: Incident, store: ArtifactStore | None) -> DispatchResult:
+    def _dispatch(self, incident: Incident) -> DispatchResult:
         from airflow_selfheal.config import get_settings
         from airflow_selfheal.hooks.airflow_api import dispatch_from_task
 
         dag_id = self.repair_dag_id or get_settings().repair_dag_id
-        return dispatch_from_task(
-            dag_id=dag_id, fingerprint=incident.fingerprint, conf=repair_conf(incident, store)
-        )
+        return dispatch_from_task(dag_id=dag_id, fingerprint=incident.fingerprint, conf=repair_conf(incident))
 
 
 send_selfheal_failure_notification = SelfhealFailureNotifier
 
 
-def repair_conf(incident: Incident, store: ArtifactStore | None = None) -> dict[str, Any]:
+def repair_conf(incident: Incident) -> dict[str, Any]:
     """
     The repair run's conf: the incident id, its fingerprint, where it is stored, and the incident itself.
 
@@ -404,8 +402,10 @@ def repair_conf(incident: Incident, store: ArtifactStore | None = None) -> dict[
     it. An incident too large for a conf (:data:`~airflow_selfheal.hooks.airflow_api.MAX_CONF_BYTES`) is left
     out, with ``incident_truncated`` set: the repair DAG then reads it from ``incident_path``.
 
+    ``incident_path`` is relative to the artifacts root (``incidents/<incident_id>/incident.json``): the repair
+    DAG reads it through its own store, which points at the same root whether that is a folder or ``s3://``.
+
     :param incident: the classified incident.
-    :param store: the artifacts store holding it, for ``incident_path``.
     :return: the conf.
     """
     from airflow_selfheal.hooks.airflow_api import MAX_CONF_BYTES
@@ -415,7 +415,7 @@ def repair_conf(incident: Incident, store: ArtifactStore | None = None) -> dict[
     conf: dict[str, Any] = {
         "incident_id": incident.incident_id,
         "fingerprint": incident.fingerprint,
-        "incident_path": str(store.path(relative)) if store is not None else relative,
+        "incident_path": relative,
         "incident": incident.to_dict(),
     }
     # Headroom for the dispatcher's own encoding of the same dict.

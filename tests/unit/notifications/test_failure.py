@@ -26,7 +26,8 @@ from airflow_selfheal.notifications.failure import (
     repair_conf,
     send_selfheal_failure_notification,
 )
-from airflow_selfheal.records.incidents import IncidentStore
+from airflow_selfheal.records.incidents import IncidentStore, occurrence_name
+from airflow_selfheal.repair.triage import load_incident
 from dev.failure_contexts import (
     CHILD,
     COSMOS_ERROR,
@@ -46,21 +47,37 @@ from dev.failure_contexts import (
     drift_report,
     prefix,
     use_artifacts_root,
+    use_s3_artifacts_root,
     write_project,
 )
 from dev.receivers import Receiver, http_receiver
+from tests.unit.hooks.conftest import s3
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from airflow_selfheal.hooks.artifacts import ArtifactStore
 
+__all__ = ["s3"]
+
 ROUTING_KEY = "0123456789abcdef0123456789abcdef"
 
 
 @pytest.fixture
-def artifacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ArtifactStore:
+def artifacts(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> ArtifactStore:
+    """
+    The configured artifacts root: a temporary folder, or a fresh prefix of the loopback bucket for a test
+    marked with :data:`EACH_ROOT`.
+    """
+    if getattr(request, "param", "file") == "s3":
+        return use_s3_artifacts_root(request.getfixturevalue("s3"), monkeypatch)
     return use_artifacts_root(tmp_path, monkeypatch)
+
+
+#: Runs a test on a folder root and again on an ``s3://`` root (moto on loopback).
+EACH_ROOT = pytest.mark.parametrize("artifacts", ["file", "s3"], indirect=True)
 
 
 @pytest.fixture
@@ -127,6 +144,33 @@ class TestSelfhealFailureNotifier:
         assert again.incident.incident_id == incident.incident_id
         assert again.new_incident is False
 
+    @EACH_ROOT
+    def test_one_try_is_recorded_once_from_its_captured_evidence(
+        self, project: Path, artifacts: ArtifactStore
+    ) -> None:
+        ctx = context(project)
+        capture_dbt_artifacts(project, context=ctx)
+        notifier = SelfhealFailureNotifier(dispatch=False)
+
+        first = notifier.handle(ctx)
+        # The callback run again for the same try: same incident, same occurrence, nothing rewritten.
+        again = notifier.handle(ctx)
+
+        incident = first.incident
+        assert incident.missing == ()  # run results, compiled SQL and manifest all read from the store
+        assert incident.compiled_sql == STG_ORDERS_SQL
+        assert (incident.nodes[0].downstream, (incident.triage or {})["failure_class"]) == (
+            (CHILD, NOT_NULL),
+            "missing_column",
+        )
+        assert (first.new_incident, again.new_incident, first.errors, again.errors) == (True, False, [], [])
+        relative = f"incidents/{incident.incident_id}/incident.json"
+        assert json.loads(artifacts.read_text(relative))["schema_version"] == 1
+        assert IncidentStore().get(incident.incident_id) == incident
+        (occurrence,) = IncidentStore().occurrences(incident.incident_id)
+        assert (occurrence["run_id"], occurrence["try_number"]) == (RUN_ID, 1)
+        assert artifacts.list(f"incidents/{incident.incident_id}/occurrences") == [occurrence_name(incident)]
+
     def test_captured_manifest_is_used_when_none_is_configured(
         self, project: Path, artifacts: ArtifactStore
     ) -> None:
@@ -192,10 +236,9 @@ class TestSelfhealFailureNotifier:
         assert incident.error.startswith("Database Error in model stg_orders")
         assert (incident.triage or {})["failure_class"] == "missing_column"
 
+    @EACH_ROOT
     def test_corrupt_run_results_in_the_store(self, project: Path, artifacts: ArtifactStore) -> None:
-        key = prefix()
-        artifacts.path(key).mkdir(parents=True)
-        artifacts.path(f"{key}/run_results.json").write_text('{"results": [{"status": "err')
+        assert artifacts.create_bytes(f"{prefix()}/run_results.json", b'{"results": [{"status": "err')
         notifier = SelfhealFailureNotifier(manifest_path=project / "target" / "manifest.json", dispatch=False)
         incident = notifier.handle(context(project)).incident
         assert [node.unique_id for node in incident.nodes] == [STG_ORDERS]
@@ -351,7 +394,7 @@ class TestSecretsAndNotification:
 
         outcome = notifier.handle(ctx)
 
-        stored = artifacts.path(f"incidents/{outcome.incident.incident_id}/incident.json").read_text()
+        stored = artifacts.read_text(f"incidents/{outcome.incident.incident_id}/incident.json")
         assert REDACTED in stored
         bodies = {d.path: d.body.decode() for d in receiver.deliveries}
         assert sorted(bodies) == ["/services/T1/B1/XYZ", "/v2/enqueue"]
@@ -374,6 +417,7 @@ class TestSecretsAndNotification:
         assert outcome.delivery is not None
         assert outcome.delivery.channels == {"slack": "sent", "pagerduty": "sent"}
 
+    @EACH_ROOT
     def test_repeat_failure_notifies_once(
         self, project: Path, artifacts: ArtifactStore, receiver: Receiver
     ) -> None:
@@ -397,11 +441,14 @@ class TestSecretsAndNotification:
 class TestRepairConf:
     def test_conf_carries_the_incident(self, project: Path, artifacts: ArtifactStore) -> None:
         incident = SelfhealFailureNotifier(dispatch=False).handle(context(project)).incident
-        conf = repair_conf(incident, artifacts)
+        conf = repair_conf(incident)
         assert (conf["incident_id"], conf["fingerprint"]) == (incident.incident_id, incident.fingerprint)
         assert conf["incident"] == incident.to_dict()
-        assert conf["incident_path"].endswith(f"incidents/{incident.incident_id}/incident.json")
+        # Relative to the artifacts root, which the repair DAG reads it through, whatever the root's kind.
+        assert conf["incident_path"] == f"incidents/{incident.incident_id}/incident.json"
+        assert artifacts.exists(conf["incident_path"])
 
+    @EACH_ROOT
     def test_oversized_incident_is_left_to_the_store(self, tmp_path: Path, artifacts: ArtifactStore) -> None:
         many = copy.deepcopy(REAL_RUN_RESULTS)
         template = many["results"][0]
@@ -414,7 +461,9 @@ class TestRepairConf:
         capture_dbt_artifacts(project, context=ctx)
         incident = SelfhealFailureNotifier(dispatch=False).handle(ctx).incident
         assert len(json.dumps(incident.to_dict())) > MAX_CONF_BYTES
-        conf = repair_conf(incident, artifacts)
+        conf = repair_conf(incident)
         assert conf["incident"] is None
         assert conf["incident_truncated"] is True
         assert len(json.dumps(conf)) < MAX_CONF_BYTES
+        # The repair DAG's triage reads it back through the configured store.
+        assert load_incident(conf) == incident.to_dict()
