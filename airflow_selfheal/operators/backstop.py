@@ -111,29 +111,57 @@ def recorded_tries(store: IncidentStore, candidates: Sequence[Mapping[str, Any]]
     """
     Which of ``candidates`` already have an incident occurrence.
 
-    Occurrence file names are compared first, so only records that may match are read.
+    Occurrence file names are compared first, so only records that may match are read. A record is read as
+    :class:`~airflow_selfheal.records.incidents.IncidentStore` reads it, schema version checked. One that cannot
+    be read (corrupt, or written by a newer release) is logged with its location and recovery command and counts
+    as recorded: a record under the try's name means its callback ran, and reporting the try again would start
+    a second repair. Once the record is moved aside, the next check reports the try.
 
     :param store: the incident store.
     :param candidates: REST task instances.
     :return: the ``(dag_id, run_id, task_id, map_index, try_number)`` of those recorded.
     """
+    from airflow_selfheal.core.schema import RecordVersionError
+    from airflow_selfheal.hooks.artifacts import ArtifactCorruptError
     from airflow_selfheal.records.incidents import INCIDENTS_FOLDER
 
     names = {occurrence_key_name(candidate) for candidate in candidates}
     recorded: set[tuple[Any, ...]] = set()
     if not names:
         return recorded
-    root = store.store.path(INCIDENTS_FOLDER)
-    if not root.exists():
-        return recorded
-    for child in root.iterdir():
-        folder = f"{INCIDENTS_FOLDER}/{child.name}/occurrences"
-        for name in store.store.list(folder):
-            if name in names:
-                record = store.store.read_json(f"{folder}/{name}")
-                if isinstance(record, dict):
-                    recorded.add(_identity(record, "pipeline", "run_id"))
+    artifacts = store.store
+    for incident_id in artifacts.folders(INCIDENTS_FOLDER):
+        folder = f"{INCIDENTS_FOLDER}/{incident_id}/occurrences"
+        for name in artifacts.list(folder):
+            if name not in names:
+                continue
+            relative = f"{folder}/{name}"
+            try:
+                record = _read_occurrence(store, relative)
+            except FileNotFoundError:
+                continue  # moved aside since it was listed
+            except (ArtifactCorruptError, RecordVersionError) as exc:
+                log.warning("Backstop: an occurrence is unreadable, so its try counts as recorded: %s", exc)
+                # The name says which run, task and try; the candidates with that name are those tries.
+                recorded.update(
+                    _identity(candidate, "dag_id", "dag_run_id")
+                    for candidate in candidates
+                    if occurrence_key_name(candidate) == name
+                )
+                continue
+            recorded.add(_identity(record, "pipeline", "run_id"))
     return recorded
+
+
+def _read_occurrence(store: IncidentStore, relative: str) -> dict[str, Any]:
+    """One occurrence record, schema version checked; :class:`ArtifactCorruptError` when it is not one."""
+    from airflow_selfheal.core.schema import check
+
+    artifacts = store.store
+    try:
+        return check(artifacts.read_json(relative), "occurrence", artifacts.url(relative))
+    except ValueError as exc:
+        raise artifacts.corrupt(relative, f"is not an occurrence object ({exc})") from exc
 
 
 def _failed_task_instances(
@@ -398,7 +426,7 @@ def backstop(
                 result = client.dispatch(
                     dag_id=repair_dag_id or settings.repair_dag_id,
                     fingerprint=incident.fingerprint,
-                    conf=repair_conf(incident, store.store),
+                    conf=repair_conf(incident),
                 )
                 entry["dispatch"] = result.to_dict()
             except DispatchError as exc:
