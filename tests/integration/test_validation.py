@@ -152,8 +152,8 @@ def test_fix_is_validated_in_the_clone_and_prod_is_untouched(prod: Warehouse, tm
             assert f"{prefix}/validation/attempt-2/result.json" in published
             assert store.read_json(f"{prefix}/validation/attempt-2/result.json")["success"] is True
             assert store.read_json(f"{prefix}/sandbox.json")["files_hash"] == result.files_hash
-            assert store.path(f"{prefix}/diff.patch").read_text() == sandbox.diff()
-            assert "embedded" not in store.path(f"{prefix}/validation/attempt-2/dbt.log").read_text()
+            assert store.read_text(f"{prefix}/diff.patch") == sandbox.diff()
+            assert "embedded" not in store.read_text(f"{prefix}/validation/attempt-2/dbt.log")
 
             # A model configured to build into prod is refused before dbt builds anything.
             escape = Sandbox.create(DEMO_PROJECT, f"{INCIDENT_ID}-escape", root=tmp_path)

@@ -233,8 +233,8 @@ class TestEvidence:
         with pytest.raises(SandboxError, match="not a sandbox project copy"):
             Sandbox.open(project)
 
-    def test_publish_uploads_the_evidence_once(self, sandbox: Sandbox, tmp_path: Path) -> None:
-        store = ArtifactStore(root=f"file://{tmp_path}/artifacts", conn_id="")
+    def test_publish_uploads_the_evidence_once(self, sandbox: Sandbox, artifact_store: ArtifactStore) -> None:
+        store = artifact_store  # a file:// root, then an s3:// one
         sandbox.write_files({STG: "select 2\n"}, ALLOWED)
         sandbox.read(STG)
         sandbox.record_evidence("probes", {"relations": {"RAW.ORDERS": {"row_count": 200}}})
@@ -251,8 +251,8 @@ class TestEvidence:
             f"{prefix}/sandbox.json",
             f"{prefix}/validation/attempt-1/result.json",
         ]
-        assert store.path(f"{prefix}/files/{STG}").read_text() == "select 2\n"
-        assert store.path(f"{prefix}/diff.patch").read_text() == sandbox.diff()
+        assert store.read_text(f"{prefix}/files/{STG}") == "select 2\n"
+        assert store.read_text(f"{prefix}/diff.patch") == sandbox.diff()
         index = store.read_json(f"{prefix}/sandbox.json")
         assert index["files_hash"] == sandbox.files_hash()
         assert index["inspected"] == [STG]
