@@ -16,7 +16,6 @@ from airflow_selfheal.cli.incidents import (
     cmd_incidents_show,
     cmd_triage,
 )
-from airflow_selfheal.core.drift import DriftEvent
 from airflow_selfheal.core.incident import DbtNodeRef, Incident, build_incident
 from airflow_selfheal.core.schema import RecordVersionError
 from airflow_selfheal.core.triage import classify
@@ -27,72 +26,18 @@ from airflow_selfheal.records.incidents import (
     occurrence_name,
     safe_segment,
 )
+from dev.failure_contexts import (
+    FAILED_TEST_RESULT,
+    REAL_RUN_RESULTS,
+    RENAME,
+    STG_ORDERS_ERROR,
+)
 from dev.s3 import overwrite
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-# The failed result of a real `dbt run --select stg_orders` (dbt-core 1.11.16, dbt-snowflake 1.12.3) against the
-# embedded warehouse after the rename_column scenario; metadata and args trimmed.
-STG_ORDERS_ERROR = (
-    "Database Error in model stg_orders (models/staging/stg_orders.sql)\n"
-    '  002043 (02000): Binder Error: Referenced column "CUSTOMER_EMAIL" not found in FROM clause!\n'
-    '  Candidate bindings: "CUSTOMER_ID", "ORDER_ID", "ORDER_DATE"\n'
-    "  \n"
-    "  LINE 1: ... ORDER_ID, CUSTOMER_ID, ORDER_DATE, LOWER(STATUS) AS STATUS, CUSTOMER_EMAIL, _LOADED_AT AS "
-    "LOADED_AT FROM DEMO.RAW.ORDERS...\n"
-    "                                                                          ^^^^^^^^^^^^^^\n"
-    "  compiled code at target/run/selfheal_demo/models/staging/stg_orders.sql"
-)
-STG_ORDERS_SQL = (
-    "select\n    order_id,\n    customer_id,\n    order_date,\n    lower(status) as status,\n"
-    "    customer_email,\n    _loaded_at as loaded_at\nfrom DEMO.RAW.orders"
-)
-REAL_RUN_RESULTS: dict[str, Any] = {
-    "metadata": {
-        "dbt_schema_version": "https://schemas.getdbt.com/dbt/run-results/v6.json",
-        "dbt_version": "1.11.16",
-        "generated_at": "2026-11-23T08:23:17.771050Z",
-        "invocation_id": "d7faac78-2677-4218-930b-a6f0a648ccb8",
-        "invocation_started_at": "2026-11-23T08:23:10.404355Z",
-        "env": {},
-    },
-    "results": [
-        {
-            "status": "error",
-            "timing": [
-                {
-                    "name": "compile",
-                    "started_at": "2026-11-23T08:23:17.674065Z",
-                    "completed_at": "2026-11-23T08:23:17.683820Z",
-                },
-                {
-                    "name": "execute",
-                    "started_at": "2026-11-23T08:23:17.684319Z",
-                    "completed_at": "2026-11-23T08:23:17.750707Z",
-                },
-            ],
-            "thread_id": "Thread-2 (worker)",
-            "execution_time": 0.08420515060424805,
-            "adapter_response": {},
-            "message": STG_ORDERS_ERROR,
-            "failures": None,
-            "unique_id": "model.selfheal_demo.stg_orders",
-            "compiled": True,
-            "compiled_code": STG_ORDERS_SQL,
-            "relation_name": "DEMO.ANALYTICS.stg_orders",
-            "batch_results": None,
-        }
-    ],
-    "elapsed_time": 0.35622620582580566,
-    "args": {
-        "which": "run",
-        "select": ["stg_orders"],
-        "invocation_command": "dbt run --select stg_orders --project-dir /tmp/fc_probe/proj",
-    },
-}
-
-# A passing model and a failed not_null test, in the same dbt 1.11 result format.
+# A passing model, in the same dbt 1.11 result format as the recorded run of ``dev/failure_contexts.py``.
 PASSING_RESULT: dict[str, Any] = {
     "status": "success",
     "timing": [],
@@ -107,22 +52,8 @@ PASSING_RESULT: dict[str, Any] = {
     "relation_name": "DEMO.ANALYTICS.stg_customers",
     "batch_results": None,
 }
-FAILED_TEST_RESULT: dict[str, Any] = {
-    "status": "fail",
-    "timing": [],
-    "thread_id": "Thread-3 (worker)",
-    "execution_time": 0.05,
-    "adapter_response": {},
-    "message": "Got 5 results, configured to fail if != 0",
-    "failures": 5,
-    "unique_id": "test.selfheal_demo.not_null_stg_orders_customer_id.af79d5e4b5",
-    "compiled": True,
-    "compiled_code": "select customer_id from DEMO.ANALYTICS.stg_orders where customer_id is null",
-    "relation_name": None,
-    "batch_results": None,
-}
 
-# The console log of the same real run (colours included).
+# The console log of that recorded run (colours included).
 REAL_DBT_LOG = (
     "\x1b[0m08:23:10  Running with dbt=1.11.16\n"
     "\x1b[0m08:23:13  Registered adapter: snowflake=1.12.3\n"
@@ -136,17 +67,6 @@ REAL_DBT_LOG = (
     "\x1b[0m08:23:17    compiled code at target/compiled/selfheal_demo/models/staging/stg_orders.sql\n"
     "\x1b[0m08:23:17  Done. PASS=0 WARN=0 ERROR=1 SKIP=0 NO-OP=0 TOTAL=1\n"
 )
-
-RENAME = DriftEvent(
-    kind="column_renamed",
-    table="RAW.ORDERS",
-    column="CUSTOMER_EMAIL",
-    new_column="EMAIL_ADDRESS",
-    old_type="VARCHAR",
-    new_type="VARCHAR",
-    confidence=0.9,
-    reason="same type VARCHAR; same position 5",
-).to_dict()
 
 T0 = datetime(2026, 3, 1, 6, 0, tzinfo=timezone.utc)
 STG_ORDERS = DbtNodeRef(
