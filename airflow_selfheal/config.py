@@ -1,7 +1,7 @@
 """Settings, read from Airflow's configuration section ``[selfheal]`` (or ``AIRFLOW__SELFHEAL__*`` variables).
 
 Every task of the repair loop may run on a different worker, so anything a later task needs travels through
-the artifacts root, an ``ObjectStoragePath``: a local folder by default, ``s3://`` or ``gs://`` in production.
+the artifacts root: a local folder by default, ``s3://bucket/prefix`` in production (see ``hooks/artifacts``).
 """
 
 from __future__ import annotations

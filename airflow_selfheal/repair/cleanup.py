@@ -64,7 +64,7 @@ def cleanup_step(config: RepairConfig, run: RunContext) -> RepairOutcome:
     results = run_results(run)
     outcome = decide_outcome(results)
     if outcome == "rejected":
-        status = resolve_page(config, decided.incident)
+        status = resolve_page(config, decided)
         run.record(decided.incident_id, "resolve", status, reason="rejected")
     failed_step = (results["failure"] or {}).get("failed_step")
     dropped = None

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_selfheal.core.contracts import Escalation, ProposedPlan, TriageDecision, ValidationOutcome
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
     from airflow_selfheal.core.pages.render import Page
     from airflow_selfheal.hooks.artifacts import ArtifactStore
@@ -39,7 +39,7 @@ def deliver_page(config: RepairConfig, page: Page, store: ArtifactStore | None, 
     ).to_dict()
 
 
-def resolve_page(config: RepairConfig, incident: Mapping[str, Any]) -> str:
+def resolve_page(config: RepairConfig, decided: TriageDecision) -> str:
     """Resolve the PagerDuty incident of the fingerprint; ``skipped`` without a connection."""
     from airflow_selfheal.core.pages.repair import resolved_page
     from airflow_selfheal.notifications.delivery import send_pagerduty
@@ -47,9 +47,9 @@ def resolve_page(config: RepairConfig, incident: Mapping[str, Any]) -> str:
     if not config.pagerduty_conn_id:
         return "skipped"
     try:
-        send_pagerduty(resolved_page(incident), config.pagerduty_conn_id, action="resolve")
+        send_pagerduty(resolved_page(decided.incident), config.pagerduty_conn_id, action="resolve")
     except Exception as exc:  # noqa: BLE001 - the fix is promoted; a failed resolve must not fail the run
-        log.warning("Could not resolve the page for %s: %s", incident["incident_id"], exc)
+        log.warning("Could not resolve the page for %s: %s", decided.incident_id, exc)
         return f"failed: {type(exc).__name__}"
     return "resolved"
 
@@ -170,6 +170,6 @@ def escalate_failure_step(config: RepairConfig, run: RunContext, watched: Sequen
 def resolve_step(config: RepairConfig, run: RunContext) -> str:
     """Resolve the incident's page after the fix is green in prod (audited)."""
     decided = run.read(TriageDecision, "triage")
-    status = resolve_page(config, decided.incident)
+    status = resolve_page(config, decided)
     run.record(decided.incident_id, "resolve", status)
     return status
