@@ -6,7 +6,7 @@ A test module never imports another test module: what two of them share is here 
 * :mod:`tests.support.incidents`: ``make_incident`` and ``RENAME_ERROR``, a stored incident as the failure callback
   writes it;
 * :mod:`tests.support.demo`: the demo shop built into a warehouse, prod fingerprints, project tree hashes;
-* :mod:`tests.support.fixes`: the demo project's files and manifest slice as the fix rules read them;
+* :mod:`tests.support.fixes`: the demo project as the fix rules read it (files, manifest slice, incidents, triages, ``propose``);
 * :mod:`tests.support.bundles`: temp DAG bundles (the ``dag_bundles`` fixtures of ``tests/integration/conftest.py``);
 * :mod:`tests.support.rides_e2e`: the second project's end-to-end scenarios, split over two test modules;
 * :mod:`tests.support.runs` and :mod:`tests.support.step_worker`: a repair step run over plain values, or in its

@@ -1,13 +1,16 @@
-"""The demo dbt project as the fix rules read it, for tests outside the rules' own (the repair's selectors).
+"""
+The demo dbt project as the fix rules see it: its files, a manifest slice, incidents, triages, ``propose``.
 
-A copy of what the fix rules' tests use (under ``tests/unit/core/``): the demo project's files, a slice of its
-manifest, incidents, triages and ``propose``, so the selectors are checked on the project the rules are tested on.
+Shared by the tests of :mod:`airflow_selfheal.core.fixes` and of the repair's selectors; it holds no tests itself.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
+
+import sqlglot
 
 from airflow_selfheal.core.fixes import Escalation, FixPlan, propose_fix
 from airflow_selfheal.core.rules import RulesConfig
@@ -15,6 +18,7 @@ from airflow_selfheal.core.rules import RulesConfig
 DEMO = Path(__file__).resolve().parents[2] / "dev" / "demo_project"
 PROJECT = "selfheal_demo"
 INCIDENT_ID = "inc-0123456789abcdef"
+JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 
 
 def demo_files() -> dict[str, str]:
@@ -207,11 +211,77 @@ def propose(
     )
 
 
+def mask(sql: str) -> str:
+    """Jinja expressions become an identifier, config() and statements disappear: enough for sqlglot."""
+
+    def replace(match: re.Match[str]) -> str:
+        jinja = match.group(0)
+        return "__jinja__" if jinja.startswith("{{") and "config(" not in jinja else ""
+
+    return JINJA.sub(replace, sql)
+
+
+def assert_sql_intact(original: str, rewritten: str) -> None:
+    """The rewrite still parses as Snowflake SQL and holds exactly the original's Jinja, in order."""
+    assert JINJA.findall(rewritten) == JINJA.findall(original)
+    assert isinstance(sqlglot.parse_one(mask(rewritten), read="snowflake"), sqlglot.exp.Query)
+
+
 def plan_of(outcome: FixPlan | Escalation) -> FixPlan:
     assert isinstance(outcome, FixPlan), outcome
     return outcome
 
 
+def escalation_of(outcome: FixPlan | Escalation) -> Escalation:
+    assert isinstance(outcome, Escalation), outcome
+    return outcome
+
+
+def with_files(replacements: dict[str, str]) -> dict[str, str]:
+    return {**demo_files(), **replacements}
+
+
+def add_model(manifest: dict[str, Any], name: str, path: str, parents: list[str]) -> None:
+    node_id = unique_id(name)
+    manifest["nodes"][node_id] = {
+        "unique_id": node_id,
+        "resource_type": "model",
+        "name": name,
+        "language": "sql",
+        "original_file_path": path,
+        "depends_on": {"nodes": [unique_id(parent) for parent in parents]},
+    }
+    manifest["child_map"][node_id] = []
+    for parent in parents:
+        manifest["child_map"][unique_id(parent)].append(node_id)
+
+
 SOURCES_YML = "models/staging/_sources.yml"
 STAGING_YML = "models/staging/_staging.yml"
 STG_ORDERS = "models/staging/stg_orders.sql"
+STG_CUSTOMERS = "models/staging/stg_customers.sql"
+STG_PAYMENTS = "models/staging/stg_payments.sql"
+ORDERS_GUARD = "tests/selfheal_guard_raw_orders_columns.sql"
+
+
+# The failed data tests of the dedup and accepted_values rules, also used by the policy tests.
+UNIQUE_TEST = "unique_stg_orders_order_id"
+UNIQUE_FAILED = {
+    "failure_class": "test_unique",
+    "action": "repair",
+    "summary": "Data test unique_stg_orders_order_id failed: Got 2 results, configured to fail if != 0",
+    "identifiers": [UNIQUE_TEST],
+    "root_cause": None,
+}
+UNIQUE_INCIDENT = incident((node_id_of_test(UNIQUE_TEST), "test", UNIQUE_TEST))
+
+
+VALUES_TEST = "accepted_values_stg_orders_status__placed__shipped__completed__returned__return_pending"
+VALUES_FAILED = {
+    "failure_class": "test_accepted_values",
+    "action": "repair",
+    "summary": f"Data test {VALUES_TEST} failed: Got 1 result, configured to fail if != 0",
+    "identifiers": [VALUES_TEST],
+    "root_cause": None,
+}
+VALUES_INCIDENT = incident((node_id_of_test(VALUES_TEST), "test", VALUES_TEST))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_selfheal.core.fixes import Escalation, FixPlan
-from tests.unit.core.fixes.demo_project import RENAME, plan_of, propose
+from tests.support.fixes import RENAME, plan_of, propose
 
 
 class TestPlanModel:

@@ -6,7 +6,7 @@ import pytest
 
 from airflow_selfheal.core.fixes import Escalation
 from airflow_selfheal.core.rules import RulesConfig, load_rules
-from tests.unit.core.fixes.demo_project import (
+from tests.support.fixes import (
     ORDERS_GUARD,
     RENAME,
     STG_ORDERS,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from airflow_selfheal.core.pages.repair import approval_body
 from tests.support.incidents import make_incident
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from airflow_selfheal.core.repair.relations import failed_relations, model_relations, probe_targets
 
 

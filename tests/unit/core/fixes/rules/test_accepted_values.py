@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.core.fixes.demo_project import (
+from tests.support.fixes import (
     STAGING_YML,
     STATUS_VALUES,
     VALUES_FAILED,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_selfheal.core.rules import RulesConfig
-from tests.unit.core.fixes.demo_project import (
+from tests.support.fixes import (
     ORDERS_GUARD,
     PROJECT,
     RENAME,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.core.fixes.demo_project import (
+from tests.support.fixes import (
     STG_ORDERS,
     UNIQUE_FAILED,
     UNIQUE_INCIDENT,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.unit.core.fixes.demo_project import (
+from tests.support.fixes import (
     ORDERS_GUARD,
     SOURCES_YML,
     demo_files,

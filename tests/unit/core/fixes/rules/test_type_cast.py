@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.unit.core.fixes.demo_project import (
+from tests.support.fixes import (
     STG_PAYMENTS,
     assert_sql_intact,
     demo_files,

@@ -74,7 +74,8 @@ class TestFreshnessFacts:
 class TestEscalationPage:
     def test_a_crashed_step_is_named_and_its_error_redacted(self) -> None:
         from airflow_selfheal.core.pages.render import pagerduty_event, slack_message
-        from airflow_selfheal.repair import escalation_page, failure_reason
+        from airflow_selfheal.core.pages.repair import escalation_page
+        from airflow_selfheal.core.repair.decisions import failure_reason
 
         reason = failure_reason("clone", "OperationalError: login failed for password=hunter2secret")
         assert reason.startswith("the repair run failed at clone (cloning prod): OperationalError")
@@ -85,13 +86,13 @@ class TestEscalationPage:
         assert "hunter2secret" not in repr(pagerduty_event(page)) + repr(slack_message(page))
 
     def test_a_task_killed_without_an_error_still_says_where(self) -> None:
-        from airflow_selfheal.repair import failure_reason
+        from airflow_selfheal.core.repair.decisions import failure_reason
 
         assert "killed?" in failure_reason("validate", None)
 
     def test_freshness_facts_are_a_section_of_the_page(self) -> None:
         from airflow_selfheal.core.incident import freshness_facts
-        from airflow_selfheal.repair import escalation_page
+        from airflow_selfheal.core.pages.repair import escalation_page
 
         incident = {**make_incident(), "freshness": freshness_facts(SOURCES_JSON)}
         sections = dict(escalation_page(incident, "stale").sections)
@@ -115,14 +116,14 @@ class TestEscalationPage:
     ],
 )
 def test_outcome_of_a_crashed_step(step: str, outcome: str) -> None:
-    from airflow_selfheal.repair import decide_outcome
+    from airflow_selfheal.core.repair.decisions import decide_outcome
 
     results: dict[str, Any] = {"failure": {"failed_step": step}, "approve": {"chosen_options": ["Approve"]}}
     assert decide_outcome(results) == outcome
 
 
 def test_dbt_view_models_names_only_views_the_clone_lacks() -> None:
-    from airflow_selfheal.repair import dbt_view_models
+    from airflow_selfheal.core.repair.relations import dbt_view_models
 
     manifest = {
         "nodes": {

@@ -1,1 +1,0 @@
-"""The repair DAG's steps: each task body, reading typed inputs and returning a typed result."""
