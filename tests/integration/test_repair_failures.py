@@ -15,7 +15,7 @@ import pytest
 
 from dev import airflow_env
 from dev.receivers import Receiver, http_receiver
-from tests.support.incidents import RENAME_ERROR, make_incident
+from tests.support.incidents import make_incident, rename_triage
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -105,26 +105,6 @@ def escalation(receiver: Receiver, fingerprint: str) -> tuple[dict[str, Any], li
     assert event["dedup_key"] == fingerprint
     slack = [d.json() for d in receiver.deliveries if d.path.startswith("/services/")]
     return event, slack
-
-
-def rename_triage() -> dict[str, Any]:
-    """The triage the failure callback records for an upstream rename: a fix the rules can write."""
-    from airflow_selfheal.core.drift import DriftEvent
-    from airflow_selfheal.core.triage import classify
-
-    rename = DriftEvent(
-        kind="column_renamed",
-        table="RAW.ORDERS",
-        column="CUSTOMER_EMAIL",
-        new_column="EMAIL_ADDRESS",
-        old_type="VARCHAR",
-        new_type="VARCHAR",
-        confidence=0.9,
-        reason="same type VARCHAR; same position 5",
-    ).to_dict()
-    return classify(
-        RENAME_ERROR, resource_type="model", drift_events=[rename], lineage=["RAW.ORDERS"]
-    ).to_dict()
 
 
 def test_a_clone_with_a_real_gap_pages_naming_the_clone_step(

@@ -31,14 +31,11 @@ from dev.failure_contexts import (
     write_project,
 )
 from dev.s3 import overwrite
-from tests.unit.hooks.conftest import s3
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from airflow_selfheal.hooks.artifacts import ArtifactStore
-
-__all__ = ["s3"]
 
 
 @pytest.fixture(params=["file", "s3"])

@@ -13,7 +13,7 @@ import pytest
 from airflow_selfheal.hooks.artifacts import ArtifactCorruptError, ArtifactStore, ArtifactStoreError
 from airflow_selfheal.hooks.artifacts import s3 as s3_backend
 from dev.s3 import SECRET_ACCESS_KEY, overwrite
-from tests.unit.hooks.conftest import S3_CONN_ID
+from tests.support.stores import S3_CONN_ID
 
 if TYPE_CHECKING:
     from pathlib import Path

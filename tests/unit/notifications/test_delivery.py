@@ -18,14 +18,11 @@ from airflow_selfheal.notifications import delivery
 from airflow_selfheal.notifications.delivery import deliver, delivery_attempts
 from dev.receivers import Receiver, http_receiver
 from dev.s3 import overwrite
-from tests.unit.hooks.conftest import artifact_store, file_store, s3, s3_store
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from airflow_selfheal.notifications.delivery import DeliveryReport
-
-__all__ = ["artifact_store", "file_store", "s3", "s3_store"]
 
 ROUTING_KEY = "0123456789abcdef0123456789abcdef"
 

@@ -51,14 +51,11 @@ from dev.failure_contexts import (
     write_project,
 )
 from dev.receivers import Receiver, http_receiver
-from tests.unit.hooks.conftest import s3
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from airflow_selfheal.hooks.artifacts import ArtifactStore
-
-__all__ = ["s3"]
 
 ROUTING_KEY = "0123456789abcdef0123456789abcdef"
 

@@ -49,12 +49,9 @@ from dev.failure_contexts import (
     drift_report,
     node_config,
 )
-from tests.unit.hooks.conftest import artifact_store, file_store, s3, s3_store
 
 if TYPE_CHECKING:
     from airflow_selfheal.hooks.artifacts import ArtifactStore
-
-__all__ = ["artifact_store", "file_store", "s3", "s3_store"]
 
 KEY = TaskKey(DAG_ID, RUN_ID, TASK_ID, -1, 1)
 

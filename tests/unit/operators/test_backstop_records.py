@@ -16,10 +16,7 @@ from airflow_selfheal.hooks.artifacts import ArtifactStore
 from airflow_selfheal.operators.backstop import backstop, recorded_tries
 from airflow_selfheal.records.incidents import IncidentStore, occurrence_name, occurrence_record
 from dev.s3 import overwrite
-from tests.unit.hooks.conftest import artifact_store, file_store, s3, s3_store
-from tests.unit.operators.test_backstop import OOM_LOG, SINCE, FakeApiServer, api, task_instance
-
-__all__ = ["api", "artifact_store", "file_store", "s3", "s3_store"]
+from tests.support.backstop import OOM_LOG, SINCE, FakeApiServer, task_instance
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Artifact stores on both kinds of root: a folder (``file://``) and a bucket on a loopback S3 server."""
+"""Fixtures of every unit test: artifact stores on both kinds of root, a folder (``file://``) and a bucket on a
+loopback S3 server (``artifact_store`` runs a test on each)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-#: The Airflow connection the S3 stores of these tests read their endpoint and credentials from.
-S3_CONN_ID = "selfheal_artifacts_s3"
+from tests.support.stores import S3_CONN_ID
 
 
 @pytest.fixture(scope="session")
