@@ -37,7 +37,7 @@ DIFF_LIMIT = 20_000
 LOG_LIMIT = 4_000
 
 
-def probe_step(
+def probe_clone(
     config: RepairConfig, manifest: Mapping[str, Any], incident: Mapping[str, Any], clone_database: str
 ) -> dict[str, Any]:
     """
@@ -229,7 +229,7 @@ def _proposal(
         config.prod_database,
     )
     sandbox.record_evidence("data_diff", diff)
-    sandbox.record_evidence("probes", probe_step(config, manifest, decided.incident, cloned.clone_database))
+    sandbox.record_evidence("probes", probe_clone(config, manifest, decided.incident, cloned.clone_database))
     sandbox.publish(run.store, prefix)
     outcome = ValidationOutcome(
         status="proposal",
