@@ -11,6 +11,7 @@ published to the artifacts root, failed attempts included, so it outlives the wo
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from airflow_selfheal.hooks.sandbox import Sandbox
     from airflow_selfheal.repair.config import RepairConfig
     from airflow_selfheal.repair.run import RunContext
+
+log = logging.getLogger(__name__)
 
 DIFF_LIMIT = 20_000
 LOG_LIMIT = 4_000
@@ -252,8 +255,54 @@ def _proposal(
         data_diff=diff,
         base_sha=proposed.base_sha,
     )
-    body = approval_body(decided.incident, decided.triage, outcome.dump())
+    links = approval_links(config, run, decided.incident, prefix)
+    body = approval_body(decided.incident, decided.triage, outcome.dump(), links=links)
     return outcome.model_copy(update={"approval_body": body})
+
+
+def approval_links(
+    config: RepairConfig, run: RunContext, incident: Mapping[str, Any], prefix: str
+) -> list[tuple[str, str]]:
+    """
+    The approval body's links: the failed run and this repair run in the Airflow UI, and where the evidence is.
+
+    The UI links need ``config.base_url`` or ``[api] base_url`` (its user and password, if any, are left out); a
+    link that cannot be made is omitted, never an error: links must not fail a validated proposal.
+    """
+    from urllib.parse import quote, urlsplit, urlunsplit
+
+    links: list[tuple[str, str]] = []
+    try:
+        base = config.base_url
+        if not base:
+            from airflow.configuration import conf
+
+            base = conf.get("api", "base_url", fallback=None)
+        parts = urlsplit(str(base or ""))
+        if parts.scheme in ("http", "https") and parts.hostname:
+            host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+            netloc = host + (f":{parts.port}" if parts.port else "")
+            root = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+            def run_url(dag_id: str, run_id: str) -> str:
+                return f"{root}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
+
+            if incident.get("pipeline") and incident.get("run_id"):
+                links.append(
+                    ("Failed pipeline run", run_url(str(incident["pipeline"]), str(incident["run_id"])))
+                )
+            links.append(("This repair run", run_url(run.dag_id, run.run_id)))
+    except Exception as exc:  # noqa: BLE001 - a link is a convenience, never a reason to fail validation
+        log.warning("No Airflow links in the approval body: %s", exc)
+    stored = [("Evidence of this validation", prefix)]
+    if incident.get("incident_id"):
+        stored.append(("Incident record", f"incidents/{incident['incident_id']}/"))
+    for label, relative in stored:
+        try:
+            links.append((label, run.store.url(relative)))
+        except Exception as exc:  # noqa: BLE001
+            log.warning("No %s link in the approval body: %s", label.lower(), exc)
+    return links
 
 
 def record_validation(run: RunContext, decided: TriageDecision, outcome: ValidationOutcome) -> None:
