@@ -12,7 +12,7 @@ export SCARF_ANALYTICS := false
 export SCARF_NO_ANALYTICS := true
 export DO_NOT_TRACK := 1
 
-.PHONY: venv lock demo test pytest unit lint format manifest bench clean
+.PHONY: venv lock demo test pytest unit lint format manifest bench clean debs up down mttr
 
 venv: $(VENV)/.synced
 
@@ -39,10 +39,11 @@ demo: venv
 test: lint pytest
 
 # Two workers, one test module each at a time (module fixtures stay in one process; each worker has its own
-# Airflow home and embedded warehouse). PYTEST_WORKERS=0 runs everything in this process.
+# Airflow home and embedded warehouse), the longest modules first (tests/conftest.py). PYTEST_WORKERS=0 runs
+# everything in this process.
 PYTEST_WORKERS ?= 2
-pytest: venv
-	$(PY) -m pytest $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
+pytest: venv debs
+	$(PY) -m pytest $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder) --durations=15
 
 unit: venv
 	$(PY) -m pytest -m "not integration"
@@ -57,6 +58,22 @@ format: venv
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# Debian packages for the local deployment and the browser tests: PostgreSQL, Redis, Chromium and its driver.
+debs:
+	@bash dev/debs.sh
+
+# The optional third command: a real Airflow deployment on 127.0.0.1 (see README, "A real deployment").
+up: venv debs
+	$(PY) -m dev.stack up
+
+down: venv
+	$(PY) -m dev.stack down
+
+# MTTR under the real scheduler against a bare `dbt build`, on a stack of its own (no other stack may be up).
+mttr: venv debs
+	$(PY) -m dev.stack up
+	$(PY) -m dev.stack mttr --report .stack/mttr.json; rc=$$?; $(PY) -m dev.stack down; exit $$rc
+
 manifest: venv
 	cd dev/demo_project && ../../$(VENV)/bin/dbt parse --profiles-dir . --quiet
 
@@ -65,4 +82,5 @@ bench: venv
 
 clean:
 	-$(PY) -m dev.warehouse stop
-	rm -rf .demo .selfheal dev/demo_project/target dev/demo_project/logs .pytest_cache .mypy_cache .ruff_cache
+	-$(PY) -m dev.stack down
+	rm -rf .demo .selfheal .stack dev/demo_project/target dev/demo_project/logs .pytest_cache .mypy_cache .ruff_cache

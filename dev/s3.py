@@ -129,3 +129,38 @@ def overwrite(store: ArtifactStore, relative: str, data: bytes) -> None:
         return
     bucket, key = location[len("s3://") :].split("/", 1)
     store.backend.client().put_object(Bucket=bucket, Key=key, Body=data)  # type: ignore[attr-defined]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m dev.s3 serve --port N --bucket B``: the loopback S3 server in the foreground (for `make up`)."""
+    import argparse
+    import signal
+    import sys
+    import time
+
+    parser = argparse.ArgumentParser(prog="python -m dev.s3", description=main.__doc__)
+    parser.add_argument("command", choices=["serve"])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--bucket", required=True)
+    args = parser.parse_args(argv)
+    from moto.server import ThreadedMotoServer
+
+    serialise_puts()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
+    server.start()
+    S3Server(endpoint_url=f"http://127.0.0.1:{args.port}", bucket=args.bucket).client().create_bucket(
+        Bucket=args.bucket
+    )
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    while not stopping.is_set():
+        time.sleep(0.5)
+    server.stop()
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
