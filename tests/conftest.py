@@ -24,6 +24,23 @@ WAREHOUSE = Warehouse("127.0.0.1", free_port(), SESSION_DIR / "warehouse")
 airflow_env.apply(airflow_env.airflow_environ(SESSION_DIR / "airflow", WAREHOUSE))
 
 
+# The longest modules, started first: `make test` runs `--dist loadfile --no-loadscope-reorder`, so pytest-xdist
+# hands out modules in this order and the short ones fill in around the long ones at the end.
+LONGEST_FIRST = (
+    "tests/integration/test_rides_e2e_columns.py",
+    "tests/integration/test_rides_e2e_tables_and_data.py",
+    "tests/integration/test_stack.py",
+    "tests/integration/test_readme_dags.py",
+    "tests/integration/test_repair_e2e.py",
+    "tests/integration/test_worker_hopping.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     stop(WAREHOUSE.data_dir)
     shutil.rmtree(SESSION_DIR, ignore_errors=True)
