@@ -155,7 +155,12 @@ def port_open(port: int) -> bool:
 
 
 def airflow_environ(state: State) -> dict[str, str]:
-    """Configuration for every Airflow process of the stack (all in the environment, nothing in a file)."""
+    """Configuration for every Airflow process of the stack (all in the environment, nothing in a file).
+
+    It starts from the demo's and the tests' settings (``dev.airflow_env``: telemetry off, the shop's DAG names,
+    the warehouse connection) and replaces what a deployment does differently.
+    """
+    from dev import airflow_env
     from dev.s3 import S3Server
     from dev.warehouse import Warehouse
 
@@ -165,15 +170,15 @@ def airflow_environ(state: State) -> dict[str, str]:
     warehouse = Warehouse("127.0.0.1", ports["warehouse"], root / "warehouse")
     s3 = S3Server(endpoint_url=state.s3_url, bucket=BUCKET)
     inbox = state.inbox_url
+    shared = airflow_env.airflow_environ(root / "airflow", warehouse)
+    shared.pop("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS")  # the stack signs in
     environ = {
+        **shared,
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
         "HOME": os.environ.get("HOME", str(root)),
         "LANG": "C.UTF-8",
         "PYTHONPATH": str(REPO_ROOT),
-        "AIRFLOW_HOME": str(root / "airflow"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__HOSTNAME_CALLABLE": "dev.stack.worker_hostname",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{state.api_url}/execution/",
@@ -197,27 +202,11 @@ def airflow_environ(state: State) -> dict[str, str]:
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "60",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(root / "logs"),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
-        "AIRFLOW__COSMOS__PROPAGATE_LOGS": "False",
-        "AIRFLOW__COSMOS__ENABLE_CACHE": "False",
         "AIRFLOW__SELFHEAL__ARTIFACTS_ROOT": f"s3://{BUCKET}/artifacts",
         "AIRFLOW__SELFHEAL__ARTIFACTS_CONN_ID": S3_CONN_ID,
-        "SCARF_ANALYTICS": "false",
-        "SCARF_NO_ANALYTICS": "true",
-        "DO_NOT_TRACK": "1",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
-        "SELFHEAL_WAREHOUSE_HOST": "127.0.0.1",
-        "SELFHEAL_WAREHOUSE_PORT": str(ports["warehouse"]),
-        "SELFHEAL_PIPELINE_DAG_ID": PIPELINE_DAG_ID,
-        "SELFHEAL_DBT_GROUP_ID": "shop",
-        "SELFHEAL_BASELINE_NAME": "shop_raw",
-        "SELFHEAL_PROD_DATABASE": "DEMO",
-        "SELFHEAL_WAREHOUSE_CONN_ID": "selfheal_warehouse",
-        "SELFHEAL_DBT_SOURCE_RENDERING": "none",
         "SELFHEAL_SLACK_CONN_ID": "stack_slack",
         "SELFHEAL_PAGERDUTY_CONN_ID": "stack_pagerduty",
         "SELFHEAL_APPROVAL_TIMEOUT_MINUTES": "60",
-        "AIRFLOW_CONN_SELFHEAL_WAREHOUSE": warehouse.airflow_conn_uri(),
         "AIRFLOW_CONN_STACK_SLACK": json.dumps(
             {"conn_type": "slackwebhook", "password": f"{inbox}/services/T0/B0/stack"}
         ),
@@ -388,7 +377,7 @@ class Supervisor:
         passwords.write_text(json.dumps({UI_USER: self.state.password}))
         passwords.chmod(0o600)
         self.log("deploy repo: the demo dbt project on main, with a bare origin")
-        deploy, origin = git_copy(self.root / "deploy")
+        _, origin = git_copy(self.root / "deploy")
         env = {**airflow_environ(self.state), **checkout_environ(self.state, "dag-processor")}
         for name in ("dag-processor", *WORKERS):
             own = self.root / "nodes" / name
@@ -410,7 +399,6 @@ class Supervisor:
             output = parse.communicate()[0].decode("utf-8", "replace")
             if parse.returncode != 0:
                 raise StackError(f"dbt parse ({name}) failed ({parse.returncode}): {output[-1500:]}")
-        del deploy
 
     def _run(self, argv: list[str], env: dict[str, str], what: str, user: str | None = None) -> None:
         completed = subprocess.run(
@@ -566,9 +554,8 @@ class Supervisor:
                     f"{service.name} exited with {service.process.returncode}; see {self.logs / service.name}.log"
                 )
             if ready_log is not None:
-                if ready_log in _tail(self.logs / f"{service.name}.log") and " ready." in _tail(
-                    self.logs / f"{service.name}.log"
-                ):
+                tail = _tail(self.logs / f"{service.name}.log")
+                if ready_log in tail and " ready." in tail:
                     break
             elif service.ready is None or service.ready():
                 break
@@ -740,16 +727,18 @@ class StackClient:
                 raise StackError(f"{dag_id} {run_id} still {run['state']} after {timeout:.0f}s")
             time.sleep(2)
 
-    def wait_repair_run(self, *, after: str | None = None, timeout: float = 300) -> str:
-        """The id of the newest repair run (started after ``after``, an ISO time), waiting for one to appear."""
+    def wait_new_run(self, dag_id: str, known: set[str], *, timeout: float = 600, unless: Any = None) -> str:
+        """The id of a run of ``dag_id`` not in ``known``, waiting for one; ``unless()`` true gives up early."""
         deadline = time.monotonic() + timeout
         while True:
-            for run in self.runs(REPAIR_DAG_ID):
-                if after is None or (run.get("queued_at") or "") > after:
-                    return str(run["dag_run_id"])
+            fresh = [run for run in self.runs(dag_id) if run["dag_run_id"] not in known]
+            if fresh:
+                return str(fresh[0]["dag_run_id"])
+            if unless is not None and unless():
+                raise StackError(f"no new run of {dag_id} will come: {unless.__doc__ or 'gave up'}")
             if time.monotonic() > deadline:
-                raise StackError(f"no repair run was started within {timeout:.0f}s")
-            time.sleep(1)
+                raise StackError(f"no new run of {dag_id} was started within {timeout:.0f}s")
+            time.sleep(0.5)
 
     def wait_task(
         self, dag_id: str, run_id: str, task_id: str, states: tuple[str, ...], timeout: float = 900
@@ -760,7 +749,7 @@ class StackClient:
                 if ti["task_id"] == task_id and ti["state"] in states:
                     return ti
             run = self.run(dag_id, run_id)
-            if run["state"] in ("success", "failed") and task_id != "*":
+            if run["state"] in ("success", "failed"):
                 tis = {ti["task_id"]: ti["state"] for ti in self.task_instances(dag_id, run_id)}
                 raise StackError(
                     f"{dag_id} {run_id} ended {run['state']} before {task_id} was {states}: {tis}"

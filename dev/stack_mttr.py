@@ -55,15 +55,7 @@ def measure(state: State, report: Path | None) -> int:
     scenario_command(state, "inject", SCENARIO)
     pipeline_run = client.trigger(PIPELINE_DAG_ID)
     say(f"pipeline run {pipeline_run} triggered after {SCENARIO}")
-    deadline = time.monotonic() + 900
-    while True:
-        fresh = [run for run in client.runs(REPAIR_DAG_ID) if run["dag_run_id"] not in known]
-        if fresh:
-            repair_run = str(fresh[0]["dag_run_id"])
-            break
-        if time.monotonic() > deadline:
-            raise StackError("no repair run was started within 900s")
-        time.sleep(0.5)
+    repair_run = client.wait_new_run(REPAIR_DAG_ID, known, timeout=900)
     client.wait_task(REPAIR_DAG_ID, repair_run, "approve", ("awaiting_input",), timeout=1200)
     failed = [
         ti for ti in client.task_instances(PIPELINE_DAG_ID, pipeline_run)
