@@ -60,7 +60,8 @@ POLICIES: dict[FailureClass, Policy] = {
         Action.REPAIR, "The SQL references a table or view that does not exist or is not visible to the role."
     ),
     FailureClass.TYPE_MISMATCH: Policy(
-        Action.REPAIR, "A value or column has a type the SQL cannot use; often an upstream type change."
+        Action.REPAIR,
+        "A value does not fit the type, format, length or range the SQL needs; often an upstream type change.",
     ),
     FailureClass.TEST_UNIQUE: Policy(Action.REPAIR, "A unique test found duplicate keys."),
     FailureClass.TEST_NOT_NULL: Policy(Action.REPAIR, "A not_null test found null values."),
@@ -84,7 +85,8 @@ POLICIES: dict[FailureClass, Policy] = {
     ),
     FailureClass.RESOURCE: Policy(
         Action.RETRY,
-        "Out of memory, disk or killed by the system; retry once, and escalate if it happens again.",
+        "Out of memory, disk or killed by the system; retry once, and escalate if it happens again."
+        " A quota or a size limit escalates at once.",
     ),
     FailureClass.UNKNOWN: Policy(
         Action.ESCALATE, "The error matched no known pattern; a person must read the logs."
@@ -163,6 +165,11 @@ class Triage:
     :param error_code: the Snowflake or fakesnow code, e.g. ``000904``, when the text has one.
     :param matched_rule: the id of the rule that decided the class, for explainability.
     :param root_cause: the upstream change that explains the failure, when drift correlation found one.
+    :param signal: what decided the class, for a person: ``code 100038``, ``sqlstate 22018``,
+        ``run_results status=fail``, ``pattern sf_invalid_identifier``; ``none`` when nothing did.
+    :param confidence: how far that signal can be trusted, from 0 (nothing recognised) to 1: a code or
+        dbt's own status 0.95, a specific wording 0.85, a SQLSTATE class 0.75, a wrapper such as
+        ``Compilation Error`` 0.6.
     """
 
     failure_class: FailureClass
@@ -172,6 +179,8 @@ class Triage:
     error_code: str | None = None
     matched_rule: str = "none"
     root_cause: RootCause | None = None
+    signal: str = "none"
+    confidence: float = 0.0
 
     @property
     def description(self) -> str:
@@ -192,6 +201,8 @@ class Triage:
             "error_code": self.error_code,
             "matched_rule": self.matched_rule,
             "root_cause": None if self.root_cause is None else self.root_cause.to_dict(),
+            "signal": self.signal,
+            "confidence": self.confidence,
             "description": self.description,
         }
 
@@ -213,4 +224,6 @@ class Triage:
             error_code=None if error_code is None else str(error_code),
             matched_rule=str(data.get("matched_rule", "none")),
             root_cause=None if root_cause is None else RootCause.from_dict(root_cause),
+            signal=str(data.get("signal") or "none"),
+            confidence=float(data.get("confidence") or 0.0),
         )

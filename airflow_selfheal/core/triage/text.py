@@ -29,7 +29,11 @@ _GENERIC_TESTS = {prefix[:-1]: failure_class for prefix, failure_class in _TEST_
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]{0,32}[ -/]{0,8}[@-~]|\x1b[@-Z\\-_]")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_ERROR_CODE = re.compile(r"(?<![\w.])(?P<code>\d{6})(?: \((?P<state>[0-9A-Z]{5})\))?:", re.IGNORECASE)
+# Starts with a digit class, which the regex engine scans for quickly; the character before is checked after.
+_ERROR_CODE = re.compile(r"(?P<code>\d{6})(?: \((?P<state>[0-9A-Z]{5})\))?:", re.IGNORECASE)
+# The wrapper and test-node patterns run only on text holding one of these (lower-cased).
+_NODE_NEEDLES = ("error in ", "failure in ", "warning in ", "' (")
+_TEST_NEEDLES = ("test", "fail ", "warn ")
 # dbt prefixes every log line with the time; it is noise in a one-line summary.
 _LOG_TIMESTAMP = re.compile(r"^\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?\s{1,8}")
 _NODE_IN_WRAPPER = re.compile(
@@ -43,7 +47,8 @@ _UNIQUE_ID = re.compile(
     r"^(?:model|seed|snapshot|analysis|test|unit_test|source)\.[\w-]{1,255}\.(?P<name>[\w-]{1,255})"
 )
 _TEST_NODE = re.compile(
-    r"(?:Failure|Warning|Error) in test (?P<test>[\w.-]{1,512})|\b(?:FAIL|WARN) \d{1,18} (?P<test2>[\w.-]{1,512})",
+    r"(?:Failure|Warning|Error)\s{1,8}in\s{1,8}test\s{1,8}(?P<test>[\w.-]{1,512})"
+    r"|\b(?:FAIL|WARN) \d{1,18} (?P<test2>[\w.-]{1,512})",
     re.IGNORECASE,
 )
 
@@ -122,19 +127,42 @@ def _error_code(text: str, start: int, end: int) -> str | None:
     for found in _ERROR_CODE.finditer(text, max(0, start - 600), min(len(text), end + 20)):
         if found.start() > end:
             break
+        if not _code_boundary(text, found.start()):
+            continue
         if found.group("state"):
             with_state = found.group("code")
         else:
             bare = found.group("code")
     if with_state or bare:
         return with_state or bare
-    first = _ERROR_CODE.search(text)
+    first = next((found for found in _ERROR_CODE.finditer(text) if _code_boundary(text, found.start())), None)
     return None if first is None else first.group("code")
+
+
+def search_near(
+    pattern: re.Pattern[str], text: str, lowered: str, needles: Sequence[str], margin: int
+) -> re.Match[str] | None:
+    """
+    ``pattern.search(text)`` started ``margin`` characters before the first needle, or None without one.
+
+    Every match of the pattern holds one of the needles (lower-case literals) and starts at most ``margin``
+    characters before it, so the result is the same as a search of the whole text; on a long log whose
+    error is at the end it skips the regex engine's walk through the progress lines.
+    """
+    first = min((index for needle in needles if (index := lowered.find(needle)) != -1), default=-1)
+    if first == -1:
+        return None
+    return pattern.search(text, max(0, first - margin))
+
+
+def _code_boundary(text: str, start: int) -> bool:
+    """Whether a code starting at ``start`` is a code, not the tail of a longer number or a name."""
+    return start == 0 or not (text[start - 1].isalnum() or text[start - 1] in "_.")
 
 
 def _failed_node(text: str) -> str | None:
     """The failed node's short name from dbt's wrapper line, e.g. ``stg_orders``."""
-    found = _NODE_IN_WRAPPER.search(text)
+    found = search_near(_NODE_IN_WRAPPER, text, text.lower(), _NODE_NEEDLES, 300)
     if found is None:
         return None
     node = found.group("node") or found.group("node2") or found.group("node3") or ""
@@ -149,7 +177,7 @@ def _test_class(test_name: str | None, text: str) -> tuple[FailureClass, str | N
     :return: the class and the test node's name when the text names it.
     """
     node = None
-    found = _TEST_NODE.search(text)
+    found = search_near(_TEST_NODE, text, text.lower(), _TEST_NEEDLES, 40)
     if found is not None:
         node = found.group("test") or found.group("test2")
         short = _UNIQUE_ID.match(node)

@@ -11,38 +11,60 @@ import yaml
 from airflow_selfheal.core.triage import POLICIES, SUMMARY_MAX_CHARS, Action, FailureClass, classify
 from tests.unit.core.triage.samples import SF_MISSING_COLUMN
 
-CORPUS_PATH = Path(__file__).parents[3] / "data" / "error_corpus.yaml"
-CORPUS: list[dict[str, Any]] = yaml.safe_load(CORPUS_PATH.read_text(encoding="utf-8"))["entries"]
+CORPUS_DIR = Path(__file__).parents[3] / "data" / "triage"
+CORPUS: list[dict[str, Any]] = [
+    entry
+    for path in sorted(CORPUS_DIR.glob("*.yaml"))
+    for entry in yaml.safe_load(path.read_text(encoding="utf-8"))["entries"]
+]
+UNAMBIGUOUS = [entry for entry in CORPUS if entry["expected_class"] != "ambiguous"]
+ENGINES = {"snowflake", "fakesnow", "duckdb", "dbt", "dbt-fusion", "network", "airflow"}
 
 
 def corpus_cases() -> list[Any]:
-    return [pytest.param(entry, id=entry["id"]) for entry in CORPUS]
+    return [pytest.param(entry, id=entry["id"]) for entry in UNAMBIGUOUS]
+
+
+def classify_entry(entry: dict[str, Any], text: str | None = None) -> Any:
+    return classify(
+        entry["text"] if text is None else text,
+        resource_type=entry.get("resource_type"),
+        test_name=entry.get("test_name"),
+        status=entry.get("status"),
+    )
 
 
 class TestClassify:
     @pytest.mark.parametrize("entry", corpus_cases())
     def test_corpus_entry(self, entry: dict[str, Any]) -> None:
-        triage = classify(
-            entry["text"],
-            resource_type=entry.get("resource_type"),
-            test_name=entry.get("test_name"),
-            status=entry.get("status"),
-        )
-        assert triage.failure_class.value == entry["expected_class"], triage.matched_rule
+        triage = classify_entry(entry)
+        assert triage.failure_class.value == entry["expected_class"], triage.signal
         expected_identifiers = entry.get("expected_identifiers")
         if expected_identifiers:
             assert list(triage.identifiers[: len(expected_identifiers)]) == expected_identifiers
-        assert triage.action is POLICIES[triage.failure_class].action
+        assert triage.action in (POLICIES[triage.failure_class].action, Action.ESCALATE)
         assert triage.summary
         assert "\n" not in triage.summary
+        if triage.failure_class is FailureClass.UNKNOWN:
+            assert (triage.signal, triage.confidence) == ("none", 0.0)
+        else:
+            assert triage.signal != "none"
+            assert 0 < triage.confidence <= 1
 
-    def test_corpus_is_large_and_covers_every_class(self) -> None:
-        assert len(CORPUS) >= 40
+    def test_corpus_is_large_sourced_and_covers_every_class(self) -> None:
+        assert len(UNAMBIGUOUS) >= 200
         assert len({entry["id"] for entry in CORPUS}) == len(CORPUS)
-        assert {entry["source"] for entry in CORPUS} <= {"snowflake", "dbt", "duckdb", "fakesnow", "network"}
-        counts = Counter(entry["expected_class"] for entry in CORPUS)
+        assert all(entry.get("source") for entry in CORPUS)
+        assert {entry["engine"] for entry in CORPUS} <= ENGINES
+        counts = Counter(entry["expected_class"] for entry in UNAMBIGUOUS)
         missing = {failure_class.value for failure_class in FailureClass} - set(counts)
         assert not missing, f"corpus lacks {sorted(missing)}"
+
+    def test_ambiguous_entries_name_their_candidates(self) -> None:
+        ambiguous = [entry for entry in CORPUS if entry["expected_class"] == "ambiguous"]
+        assert ambiguous
+        for entry in ambiguous:
+            assert len(entry.get("candidates") or []) >= 2, entry["id"]
 
     def test_missing_column_summary_names_column_and_model(self) -> None:
         triage = classify(SF_MISSING_COLUMN, resource_type="model", status="error")
