@@ -6,6 +6,7 @@
     airflow-selfheal incidents show inc-3f2a9c0d4e5b6a71 [--json]
     airflow-selfheal triage target/run_results.json [--drift-report drift.json] [--json]
     airflow-selfheal triage dbt.log
+    airflow-selfheal triage --evaluate tests/data/triage [--json] [--fail-under 95]
 """
 
 from __future__ import annotations
@@ -230,6 +231,25 @@ def cmd_incidents_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_triage_evaluate(args: argparse.Namespace) -> int:
+    """
+    Measure the classifier on a labelled corpus and print the confusion matrix.
+
+    :param args: ``evaluate`` (a corpus file or folder), ``json`` (bool) and ``fail_under`` (percent or None).
+    :return: 0, or 1 when the accuracy on unambiguous entries is under ``fail_under``.
+    :raises ValueError: when the corpus cannot be read or an entry is malformed.
+    """
+    from airflow_selfheal.core.triage.evaluate import evaluate, load_corpus, render
+
+    evaluation = evaluate(load_corpus(args.evaluate))
+    if getattr(args, "json", False):
+        print_json(evaluation.to_dict())
+    else:
+        emit(render(evaluation))
+    fail_under = getattr(args, "fail_under", None)
+    return 1 if fail_under is not None and evaluation.accuracy * 100 < fail_under else 0
+
+
 def cmd_triage(args: argparse.Namespace) -> int:
     """
     Classify a ``run_results.json`` or a dbt log offline and print class, action, summary and identifiers.
@@ -238,6 +258,10 @@ def cmd_triage(args: argparse.Namespace) -> int:
     :return: 0.
     :raises ValueError: when a file cannot be read.
     """
+    if getattr(args, "evaluate", None):
+        return cmd_triage_evaluate(args)
+    if not args.file:
+        raise ValueError("pass a file to classify (run_results.json or a log), or --evaluate CORPUS")
     report = triage_file(args.file, drift_events=_drift_events(getattr(args, "drift_report", None)))
     if getattr(args, "json", False):
         print_json(report)
@@ -253,6 +277,7 @@ def cmd_triage(args: argparse.Namespace) -> int:
             f"  action:      {result['action']}",
             f"  summary:     {result['summary']}",
             f"  identifiers: {', '.join(result['identifiers']) or '-'}",
+            f"  decided by:  {result.get('signal') or 'none'} (confidence {result.get('confidence') or 0:.2f})",
         ]
         if result.get("root_cause"):
             lines.append(f"  root cause:  {result['root_cause']['message']}")
@@ -284,8 +309,22 @@ def add_incident_commands(subparsers: argparse._SubParsersAction[argparse.Argume
     show.add_argument("--json", action="store_true", help="print the full record as JSON")
     show.set_defaults(func=cmd_incidents_show)
 
-    triage = subparsers.add_parser("triage", help="classify a run_results.json or a dbt log offline")
-    triage.add_argument("file", help="target/run_results.json or a log file")
+    triage = subparsers.add_parser(
+        "triage",
+        help="classify a run_results.json or a dbt log offline, or measure the classifier on a corpus",
+    )
+    triage.add_argument("file", nargs="?", help="target/run_results.json or a log file")
+    triage.add_argument(
+        "--evaluate",
+        metavar="CORPUS",
+        help="a labelled corpus (YAML, JSON or JSON Lines file, or a folder): print accuracy and confusion matrix",
+    )
+    triage.add_argument(
+        "--fail-under",
+        type=float,
+        metavar="PERCENT",
+        help="with --evaluate: exit 1 when the accuracy on unambiguous entries is under PERCENT",
+    )
     triage.add_argument("--drift-report", help="a drift report (`drift check --json` output) to correlate")
     triage.add_argument("--json", action="store_true", help="print JSON")
     triage.set_defaults(func=cmd_triage)
