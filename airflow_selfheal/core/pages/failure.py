@@ -34,6 +34,8 @@ def failure_page(incident: Incident) -> Page:
         lines.append(f"Root cause: {root_cause.get('message')}")
     if triage.get("action"):
         lines.append(f"Recommended action: {triage['action']}. {triage.get('description', '')}".strip())
+    if triage.get("signal") and triage.get("signal") != "none":
+        lines.append(f"Classified by {triage['signal']} (confidence {float(triage.get('confidence') or 0):.2f})")
     lines.append(
         f"Pipeline {incident.pipeline}, run {incident.run_id}, task {incident.task_id}, try {incident.try_number}"
     )
@@ -58,6 +60,7 @@ def failure_page(incident: Incident) -> Page:
             "failure_class": failure_class,
             "action": triage.get("action"),
             "error_code": triage.get("error_code"),
+            "triage_signal": triage.get("signal"),
             "environment": incident.environment,
             "git_sha": incident.git_sha,
         },

@@ -78,6 +78,8 @@ def _diagnosis(
     incident: Mapping[str, Any], triage: Mapping[str, Any], proposal: Mapping[str, Any]
 ) -> list[str]:
     failed = f"Failure: {_code(triage.get('failure_class'))}"
+    if triage.get("signal") and triage.get("signal") != "none":
+        failed += f" (by {_text(triage.get('signal'), 80)})"
     nodes = [node for node in incident.get("nodes") or () if isinstance(node, Mapping)]
     if nodes:
         kind = str(nodes[0].get("resource_type") or "node")

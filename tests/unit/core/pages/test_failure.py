@@ -75,9 +75,18 @@ class TestFailurePage:
             "failure_class": "missing_column",
             "action": "repair",
             "error_code": "002043",
+            "triage_signal": None,
             "environment": "prod",
             "git_sha": "abc123",
         }
+
+    def test_the_signal_that_classified_it_is_on_the_page(self) -> None:
+        from airflow_selfheal.core.triage import classify
+
+        triage = classify("000904 (42000): SQL compilation error:\ninvalid identifier 'X'").to_dict()
+        page = failure_page(incident().with_triage(triage))
+        assert "Classified by code 000904 (confidence 0.95)" in summary(page)
+        assert page.details["triage_signal"] == "code 000904"
 
     def test_more_failed_nodes_are_counted_in_the_title(self) -> None:
         page = failure_page(incident(nodes=(STG_ORDERS, FCT_ORDERS)))
