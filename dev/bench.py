@@ -1,4 +1,8 @@
-"""Benchmarks (not tests): `make bench`, or `python -m dev.bench drift|parse [--repeat 5]`.
+"""Benchmarks (not tests): `make bench`, or `python -m dev.bench drift|parse|triage [--repeat 5]`.
+
+triage: classify 20 kB dbt logs (progress lines, then the error: a code the table knows, a wording only a
+pattern knows, and a message nothing knows, which pays for every rule) and report the median milliseconds per
+message, against one bare regex scan of the same log in the same run.
 
 parse: how long the example pipeline DAG file takes to parse, cold (a fresh interpreter with Airflow already
 imported, as a DAG processor pays it) and warm (re-parsed in the same process), against a trivial one-task
@@ -152,9 +156,53 @@ def bench_parse(repeat: int) -> dict[str, object]:
         }
 
 
+_TRIAGE_ERRORS = {
+    "code": "Database Error in model fct_orders (models/fct_orders.sql)\n"
+    "  100038 (22018): Numeric value '' is not recognized\n",
+    "pattern": "Database Error in model stg_events (models/stg_events.sql)\n"
+    '  Binder Error: Referenced column "EVENT_TS" not found in FROM clause!\n',
+    "unknown": "Something went wrong that no rule describes, in a line of its own\n",
+}
+
+
+def bench_triage(repeat: int, size: int = 20_000, rounds: int = 200) -> dict[str, object]:
+    import re
+
+    from airflow_selfheal.core.triage import classify
+
+    progress = (
+        "[2026-01-01, 00:00:00 UTC] {subprocess.py:93} INFO - 07:46:08  12 of 900 START sql view model "
+        "ANALYTICS.stg_thing ........................ [RUN]\n"
+    )
+    scan = re.compile(r"invalid identifier '(?P<column>[^'\n]{1,255})'", re.IGNORECASE)
+    results: dict[str, object] = {"log_chars": size, "messages_per_sample": rounds}
+    for name, error in _TRIAGE_ERRORS.items():
+        log = progress * ((size - len(error)) // len(progress)) + error
+        per_message, per_scan = [], []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            for _ in range(rounds):
+                classify(log)
+            per_message.append((time.perf_counter() - start) * 1000 / rounds)
+            start = time.perf_counter()
+            for _ in range(rounds):
+                scan.search(log)
+            per_scan.append((time.perf_counter() - start) * 1000 / rounds)
+        message_ms, scan_ms = statistics.median(per_message), statistics.median(per_scan)
+        results[name] = {
+            "ms_per_message": round(message_ms, 3),
+            "ms_per_bare_regex_scan": round(scan_ms, 4),
+            "ratio_to_one_scan": round(message_ms / scan_ms, 1) if scan_ms else None,
+            "class": classify(log).failure_class.value,
+        }
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dev.bench")
-    parser.add_argument("suite", nargs="*", default=["drift", "parse"], choices=["drift", "parse"])
+    parser.add_argument(
+        "suite", nargs="*", default=["drift", "parse", "triage"], choices=["drift", "parse", "triage"]
+    )
     parser.add_argument("--tables", type=int, default=int(os.environ.get("BENCH_TABLES", 500)))
     parser.add_argument("--columns", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=5)
@@ -162,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     if "parse" in args.suite:
         results["parse"] = bench_parse(args.repeat)
+    if "triage" in args.suite:
+        results["triage"] = bench_triage(args.repeat)
     if "drift" in args.suite:
         results["drift"] = bench_drift(args.tables, args.columns, args.repeat)
     print(json.dumps(results, indent=2))
