@@ -6,18 +6,26 @@ environment is set here at import time. The warehouse itself starts lazily, only
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import settings
 
 from dev import airflow_env
 from dev.warehouse import Warehouse, free_port, start, stop
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+# Property-based tests: the same examples on every run (a red CI must be reproducible), no example database
+# in the checkout, and no deadline on these shared, noisy machines. HYPOTHESIS_PROFILE=explore searches anew.
+settings.register_profile("repeatable", derandomize=True, database=None, deadline=None, max_examples=200)
+settings.register_profile("explore", deadline=None, max_examples=2000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="selfheal-tests-"))
 WAREHOUSE = Warehouse("127.0.0.1", free_port(), SESSION_DIR / "warehouse")
