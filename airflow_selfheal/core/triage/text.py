@@ -33,7 +33,6 @@ _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ERROR_CODE = re.compile(r"(?P<code>\d{6})(?: \((?P<state>[0-9A-Z]{5})\))?:", re.IGNORECASE)
 # The wrapper and test-node patterns run only on text holding one of these (lower-cased).
 _NODE_NEEDLES = ("error in ", "failure in ", "warning in ", "' (")
-_TEST_NEEDLES = ("test", "fail ", "warn ")
 # dbt prefixes every log line with the time; it is noise in a one-line summary.
 _LOG_TIMESTAMP = re.compile(r"^\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?\s{1,8}")
 _NODE_IN_WRAPPER = re.compile(
@@ -47,10 +46,10 @@ _UNIQUE_ID = re.compile(
     r"^(?:model|seed|snapshot|analysis|test|unit_test|source)\.[\w-]{1,255}\.(?P<name>[\w-]{1,255})"
 )
 _TEST_NODE = re.compile(
-    r"(?:Failure|Warning|Error)\s{1,8}in\s{1,8}test\s{1,8}(?P<test>[\w.-]{1,512})"
-    r"|\b(?:FAIL|WARN) \d{1,18} (?P<test2>[\w.-]{1,512})",
-    re.IGNORECASE,
+    r"(?:Failure|Warning|Error)\s{1,8}in\s{1,8}test\s{1,8}(?P<test>[\w.-]{1,512})", re.IGNORECASE
 )
+# dbt's progress line, when no header names the test: "3 of 9 FAIL 4 not_null_orders_id ........ [FAIL 4 in 0.1s]".
+_TEST_PROGRESS = re.compile(r"\b(?:FAIL|WARN)\s\d{1,18}\s{1,8}(?P<test2>[\w.-]{1,512})\s{1,8}\.{3}")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -177,9 +176,13 @@ def _test_class(test_name: str | None, text: str) -> tuple[FailureClass, str | N
     :return: the class and the test node's name when the text names it.
     """
     node = None
-    found = search_near(_TEST_NODE, text, text.lower(), _TEST_NEEDLES, 40)
+    lowered = text.lower()
+    found = search_near(_TEST_NODE, text, lowered, ("test",), 40) or search_near(
+        _TEST_PROGRESS, text, lowered, ("fail", "warn"), 10
+    )
     if found is not None:
-        node = found.group("test") or found.group("test2")
+        groups = found.groupdict()
+        node = groups.get("test") or groups.get("test2") or ""
         short = _UNIQUE_ID.match(node)
         node = short.group("name") if short else node
     if test_name:

@@ -60,6 +60,19 @@ class TestClassify:
         missing = {failure_class.value for failure_class in FailureClass} - set(counts)
         assert not missing, f"corpus lacks {sorted(missing)}"
 
+    @pytest.mark.parametrize(
+        "failure_class", ["missing_column", "missing_relation", "type_mismatch", "compile_error", "permission"]
+    )
+    def test_each_failure_is_known_in_snowflake_s_and_the_stand_in_s_wording(self, failure_class: str) -> None:
+        engines = {entry["engine"] for entry in UNAMBIGUOUS if entry["expected_class"] == failure_class}
+        assert "snowflake" in engines
+        assert engines & {"fakesnow", "duckdb"}, f"{failure_class} only in {sorted(engines)}"
+
+    def test_dbt_fusion_codes_are_in_the_corpus(self) -> None:
+        fusion = [entry for entry in UNAMBIGUOUS if entry["engine"] == "dbt-fusion"]
+        assert len(fusion) >= 10
+        assert all(classify_entry(entry).failure_class.value == entry["expected_class"] for entry in fusion)
+
     def test_ambiguous_entries_name_their_candidates(self) -> None:
         ambiguous = [entry for entry in CORPUS if entry["expected_class"] == "ambiguous"]
         assert ambiguous
