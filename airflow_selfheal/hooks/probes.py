@@ -1,10 +1,12 @@
 """
 Bounded, read-only probes of relations in a clone, and the data diff of repaired models, clone vs production.
 
-Every statement is built as a sqlglot tree with quoted identifiers and string literals, carries a ``LIMIT``, and
-passes :func:`assert_read_only` right before it is sent: one statement, of kind ``SELECT`` (set operations
-included), ``SHOW`` or ``DESCRIBE``, with no DML, DDL, ``SELECT ... INTO`` or ``SYSTEM$`` call anywhere in it.
-Anything else is refused before it reaches the warehouse.
+Every statement is built as a sqlglot tree with quoted identifiers and string literals, and passes
+:func:`~airflow_selfheal.core.guards.read_only_sql` right before it is sent, which names the one database it may
+read: one ``SELECT``/``WITH`` query of that database's tables, views and information schema, calling built-in
+functions only, with no table function but ``FLATTEN``. What is sent is the text the guard returns, whose ``LIMIT``
+is the number of rows fetched (20 for a sample, 1 for a count, :data:`MAX_COLUMNS` for the columns). Anything else
+is refused before it reaches the warehouse.
 
 Per relation, :func:`probe_relations` records the columns and types, the row count, a sample of 20 rows and the
 null count per column over at most ``scan_rows`` rows (a bounded scan, so a probe of a large table stays cheap).
@@ -29,7 +31,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from airflow_selfheal.core.clone_sql import split_qualified
-from airflow_selfheal.core.guards import assert_read_only
+from airflow_selfheal.core.guards import read_only_sql
+from airflow_selfheal.core.identifiers import quote_identifier
 from airflow_selfheal.core.redaction import redact, truncate
 
 if TYPE_CHECKING:
@@ -196,14 +199,20 @@ def _error_text(exc: BaseException) -> str:
 
 
 class _ReadOnlySession:
-    """One connection; every statement is checked by :func:`assert_read_only` first and counted."""
+    """One connection; every statement passes :func:`read_only_sql` first, and its text is what is sent."""
 
     def __init__(self, hook: SelfhealSnowflakeHook) -> None:
         self.conn = hook.get_conn()
         self.statements: list[str] = []
 
-    def query(self, sql: str, max_rows: int) -> tuple[list[str], list[tuple[Any, ...]]]:
-        assert_read_only(sql)
+    def query(self, sql: str, max_rows: int, database: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """
+        Send one read of ``database``, limited to ``max_rows`` rows in the SQL and in the fetch.
+
+        :param database: stored form.
+        :raises ReadOnlyViolation: before anything is sent, when the statement is not such a read.
+        """
+        sql = read_only_sql(sql, database=quote_identifier(database), limit=max_rows)
         self.statements.append(sql)
         cursor = self.conn.cursor()
         try:
@@ -229,7 +238,7 @@ def _relation_parts(relation: str, database: str) -> tuple[str, str]:
 
 
 def _columns(session: _ReadOnlySession, database: str, schema: str, name: str) -> list[dict[str, Any]]:
-    _, rows = session.query(columns_sql(database, schema, name), MAX_COLUMNS)
+    _, rows = session.query(columns_sql(database, schema, name), MAX_COLUMNS, database)
     return [
         {"name": str(column), "type": str(data_type), "nullable": str(nullable).upper() == "YES"}
         for column, data_type, nullable in rows
@@ -237,7 +246,7 @@ def _columns(session: _ReadOnlySession, database: str, schema: str, name: str) -
 
 
 def _row_count(session: _ReadOnlySession, database: str, schema: str, name: str) -> int:
-    _, rows = session.query(row_count_sql(database, schema, name), 1)
+    _, rows = session.query(row_count_sql(database, schema, name), 1, database)
     return int(rows[0][0])
 
 
@@ -289,13 +298,13 @@ def _probe_one(
     except Exception as exc:  # noqa: BLE001
         probe["errors"]["row_count"] = _error_text(exc)
     try:
-        names, rows = session.query(sample_sql(database, schema, name, sample_rows), sample_rows)
+        names, rows = session.query(sample_sql(database, schema, name, sample_rows), sample_rows, database)
         probe["sample"] = {"columns": names, "rows": [[jsonable(value) for value in row] for row in rows]}
     except Exception as exc:  # noqa: BLE001
         probe["errors"]["sample"] = _error_text(exc)
     columns = [column["name"] for column in probe["columns"]]
     try:
-        _, rows = session.query(null_counts_sql(database, schema, name, columns, scan_rows), 1)
+        _, rows = session.query(null_counts_sql(database, schema, name, columns, scan_rows), 1, database)
         scanned, *nulls = rows[0]
         probe["null_counts_scanned_rows"] = int(scanned)
         probe["null_counts"] = {column: int(count) for column, count in zip(columns, nulls, strict=True)}
@@ -328,6 +337,9 @@ def data_diff(
 ) -> dict[str, Any]:
     """
     Row counts and columns of each relation in the clone against production.
+
+    Each side's statements may read that side's database only: the clone's, or production's (its information
+    schema and a ``COUNT(*)``, both built here).
 
     :param hook: a Snowflake hook that can read both databases.
     :param relations: ``SCHEMA.NAME`` of the repaired models (the same name in both databases).

@@ -2,15 +2,20 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
-from airflow_selfheal.core.guards import assert_read_only
+from airflow_selfheal.core.guards import ReadOnlyViolation, read_only_sql
 from airflow_selfheal.hooks.probes import (
+    MAX_COLUMNS,
+    _ReadOnlySession,
     columns_sql,
     compare_relation,
+    data_diff,
     jsonable,
     null_counts_sql,
+    probe_relations,
     row_count_sql,
     sample_sql,
 )
@@ -45,14 +50,14 @@ class TestStatements:
             pytest.param(null_counts_sql("D", "S", "T", ["A"]), id="nulls"),
         ],
     )
-    def test_every_statement_passes_the_guard_and_has_a_limit(self, sql: str) -> None:
-        assert_read_only(sql)
+    def test_every_statement_passes_the_guard_unchanged(self, sql: str) -> None:
+        assert read_only_sql(sql, database="D", limit=MAX_COLUMNS) == sql
         assert " LIMIT " in sql
 
     def test_hostile_names_stay_identifiers(self) -> None:
         sql = sample_sql("DB", "RAW", 'T"; drop table x; --')
         assert sql == 'SELECT * FROM "DB"."RAW"."T""; drop table x; --" LIMIT 20'
-        assert_read_only(sql)
+        assert read_only_sql(sql, database="DB") == sql
 
 
 class TestJsonable:
@@ -105,3 +110,95 @@ class TestCompareRelation:
         entry = compare_relation(self._side({"A": "TEXT"}, 3), broken)
         assert entry["status"] == "error"
         assert "row_count_delta" not in entry
+
+
+class _Cursor:
+    """Answers the four probe statements of a table (ID NUMBER, EMAIL TEXT) with three rows, one EMAIL null."""
+
+    def __init__(self, sent: list[str]) -> None:
+        self.sent = sent
+        self.description: list[tuple[str]] = []
+        self.rows: list[tuple[Any, ...]] = []
+
+    def execute(self, sql: str) -> None:
+        self.sent.append(sql)
+        if "INFORMATION_SCHEMA.COLUMNS" in sql:
+            self.rows = [("ID", "NUMBER", "NO"), ("EMAIL", "TEXT", "YES")]
+        elif "AS ROW_COUNT" in sql:
+            self.rows = [(3,)]
+        elif " - COUNT(" in sql:
+            self.rows = [(3, 0, 1)]
+        else:
+            self.description = [("ID",), ("EMAIL",)]
+            self.rows = [(1, "a@example.com"), (2, None), (3, "c@example.com")]
+
+    def fetchmany(self, size: int) -> list[tuple[Any, ...]]:
+        return self.rows[:size]
+
+    def close(self) -> None:
+        pass
+
+
+class _Connection:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def cursor(self) -> _Cursor:
+        return _Cursor(self.sent)
+
+    def close(self) -> None:
+        pass
+
+
+class _Hook:
+    """A hook whose connection records what is sent: the statements are the observable outcome here."""
+
+    def __init__(self) -> None:
+        self.connection = _Connection()
+
+    def get_conn(self) -> _Connection:
+        return self.connection
+
+
+class TestSession:
+    def test_probes_send_the_guarded_text_with_its_limit(self) -> None:
+        hook = _Hook()
+        probes = probe_relations(hook, "DEMO__SELFHEAL_X", ["RAW.ORDERS"])  # type: ignore[arg-type]
+        assert hook.connection.sent == [
+            columns_sql("DEMO__SELFHEAL_X", "RAW", "ORDERS"),
+            'SELECT COUNT(*) AS ROW_COUNT FROM "DEMO__SELFHEAL_X"."RAW"."ORDERS" LIMIT 1',
+            'SELECT * FROM "DEMO__SELFHEAL_X"."RAW"."ORDERS" LIMIT 20',
+            null_counts_sql("DEMO__SELFHEAL_X", "RAW", "ORDERS", ["ID", "EMAIL"]),
+        ]
+        orders = probes["relations"]["RAW.ORDERS"]
+        assert orders["errors"] == {}
+        assert (orders["row_count"], orders["null_counts"]) == (3, {"ID": 0, "EMAIL": 1})
+
+    def test_the_data_diff_reads_each_side_in_its_own_database(self) -> None:
+        hook = _Hook()
+        diff = data_diff(hook, ["ANALYTICS.FCT_ORDERS"], "DEMO__SELFHEAL_X", "DEMO")  # type: ignore[arg-type]
+        assert diff["relations"]["ANALYTICS.FCT_ORDERS"]["status"] == "same"
+        assert [sql.split(" FROM ")[1].split(".")[0] for sql in hook.connection.sent] == [
+            '"DEMO__SELFHEAL_X"',
+            '"DEMO__SELFHEAL_X"',
+            '"DEMO"',
+            '"DEMO"',
+        ]
+
+    @pytest.mark.parametrize(
+        ("sql", "fragment"),
+        [
+            pytest.param('SELECT * FROM "DEMO"."RAW"."ORDERS"', "database DEMO", id="another-database"),
+            pytest.param(
+                "SELECT * FROM TABLE(RESULT_SCAN(LAST_QUERY_ID()))", "RESULT_SCAN", id="result-scan"
+            ),
+            pytest.param("SHOW USERS", "SHOW statement", id="show"),
+        ],
+    )
+    def test_a_refused_statement_is_never_sent(self, sql: str, fragment: str) -> None:
+        hook = _Hook()
+        session = _ReadOnlySession(hook)  # type: ignore[arg-type]
+        with pytest.raises(ReadOnlyViolation, match=fragment):
+            session.query(sql, 20, "DEMO__SELFHEAL_X")
+        assert hook.connection.sent == []
+        assert session.statements == []
