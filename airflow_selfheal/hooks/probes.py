@@ -51,6 +51,9 @@ MAX_COLUMNS = 500
 #: Characters kept of one sample value, and of one error message.
 VALUE_LIMIT = 200
 ERROR_LIMIT = 500
+#: A probe the warehouse has not answered in this time is cancelled (the connector aborts the query): a LIMIT
+#: bounds the rows returned, not the work a ``COUNT(*)`` over a huge table costs.
+STATEMENT_TIMEOUT_SECONDS = 60
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -216,7 +219,7 @@ class _ReadOnlySession:
         self.statements.append(sql)
         cursor = self.conn.cursor()
         try:
-            cursor.execute(sql)
+            cursor.execute(sql, timeout=STATEMENT_TIMEOUT_SECONDS)
             names = [str(column[0]) for column in cursor.description or ()]
             return names, [tuple(row) for row in cursor.fetchmany(max_rows)]
         finally:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from airflow_selfheal.core.guards import ReadOnlyViolation, read_only_sql
+from airflow_selfheal.hooks import probes
 from airflow_selfheal.hooks.probes import (
     MAX_COLUMNS,
     _ReadOnlySession,
@@ -120,7 +121,8 @@ class _Cursor:
         self.description: list[tuple[str]] = []
         self.rows: list[tuple[Any, ...]] = []
 
-    def execute(self, sql: str) -> None:
+    def execute(self, sql: str, timeout: int | None = None) -> None:
+        assert timeout == probes.STATEMENT_TIMEOUT_SECONDS, "every probe is sent with a statement timeout"
         self.sent.append(sql)
         if "INFORMATION_SCHEMA.COLUMNS" in sql:
             self.rows = [("ID", "NUMBER", "NO"), ("EMAIL", "TEXT", "YES")]
