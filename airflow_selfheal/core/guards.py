@@ -1,16 +1,20 @@
 """The two guards every write and every probe passes: project-relative paths only, and read-only SQL only.
 
 Both refuse with a message that names what was refused and why; neither touches the file system or a warehouse.
+A third, :func:`assert_no_jinja`, refuses text from outside the project (a drift event, an error message, a
+failing row) that would become Jinja once written into a model, a YAML file or a test.
 
 .. code-block:: python
 
     check_relative_path("models/staging/stg_orders.sql")  # returned unchanged
+    assert_no_jinja("CONTACT_EMAIL", what="the new column name")  # passes; "{{ run_query(...) }}" raises
     read_only_sql("select count(*) from CLONE.RAW.ORDERS", database="CLONE")  # the SQL to send, with LIMIT 20
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -45,6 +49,54 @@ def check_relative_path(path: str) -> str:
     if any(part in ("", ".", "..") for part in path.split("/")):
         raise UnsafePathError(f"path {path!r} must not contain '..', '.' or empty parts")
     return path
+
+
+#: The Jinja delimiters, as dbt looks for them before rendering (its ``_HAS_RENDER_CHARS_PAT``): openers of an
+#: expression, a statement and a comment, and their closers. Whitespace control (``{%-``, ``{{-``, ``+%}``) only
+#: adds a character inside them, and dbt leaves Jinja's line statements and line comments off (its environment
+#: sets no ``line_statement_prefix``), so these six are every way text becomes Jinja in a dbt file.
+JINJA_DELIMITERS = ("{{", "{%", "{#", "}}", "%}", "#}")
+# A lookahead, so overlapping delimiters all count: ``{{{`` holds two ``{{``, ``{%}`` both ``{%`` and ``%}``.
+_JINJA_DELIMITER = re.compile(r"(?=(\{[{%#]|[}%#]\}))")
+_SHOWN = 80
+
+
+class UnsafeTextError(ValueError):
+    """Text from outside the project would be Jinja once written into a project file; it was not written."""
+
+
+def jinja_delimiters(text: str) -> Counter[str]:
+    """
+    Count the Jinja delimiters in a text, overlapping ones included.
+
+    :param text: any text, e.g. a file's content.
+    :return: delimiter (one of :data:`JINJA_DELIMITERS`) to its number of occurrences; empty when there are none.
+    """
+    return Counter(match.group(1) for match in _JINJA_DELIMITER.finditer(text))
+
+
+def assert_no_jinja(value: object, *, what: str) -> str:
+    """
+    Refuse text that dbt would render as Jinja, before a rule writes it into a model, a YAML file or a test.
+
+    dbt renders Jinja everywhere in a file, comments, quoted identifiers and string literals included, so a column
+    name or a value taken from the warehouse must hold no delimiter at all: written, it would run (``run_query``
+    and all) in validation, and again in production once promoted.
+
+    :param value: e.g. a column name from a drift event or a value from a failing row; its ``str()`` is checked.
+    :param what: what the value is, for the message, e.g. ``the new column name of the drift event``.
+    :return: the value as text, unchanged.
+    :raises UnsafeTextError: naming ``what``, the value (shortened) and the first delimiter found.
+    """
+    text = str(value)
+    found = _JINJA_DELIMITER.search(text)
+    if found is not None:
+        shown = text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
+        raise UnsafeTextError(
+            f"refusing {what} {shown!r}: it holds the Jinja delimiter {found.group(1)!r}, which dbt would "
+            "render (and run) in the file"
+        )
+    return text
 
 
 class ReadOnlyViolation(ValueError):
