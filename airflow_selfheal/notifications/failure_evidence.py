@@ -451,10 +451,20 @@ def git_sha(project_dir: str) -> str | None:
 
 
 def connection_secrets(context: Mapping[str, Any]) -> list[str]:
-    """The password and secret-named extras of the cosmos task's profile connection, when it has one."""
+    """
+    Every secret of the cosmos task's profile connection, when it has one, then of its ``profile_args``.
+
+    That is the connection's password and the secrets of its extras, a key pair's ``private_key_content`` and an
+    OAuth token included (:func:`~airflow_selfheal.core.redaction.secrets_of_connection`), then those the profile
+    mapping's ``profile_args`` set over the connection.
+    """
+    from airflow_selfheal.core.redaction import secrets_of_connection
+
     task = context.get("task")
     mapping = getattr(getattr(task, "profile_config", None), "profile_mapping", None)
-    return _secrets_of(getattr(mapping, "conn_id", None))
+    profile_args = getattr(mapping, "profile_args", None)
+    overrides = secrets_of_connection(profile_args) if isinstance(profile_args, dict) else []
+    return list(dict.fromkeys([*_secrets_of(getattr(mapping, "conn_id", None)), *overrides]))
 
 
 def operator_connection_secrets(context: Mapping[str, Any]) -> list[str]:
@@ -468,13 +478,9 @@ def _secrets_of(conn_id: Any) -> list[str]:
     try:
         from airflow.providers.common.compat.sdk import BaseHook
 
-        from airflow_selfheal.core.redaction import is_secret_key
+        from airflow_selfheal.core.redaction import secrets_of_connection
 
-        connection = BaseHook.get_connection(conn_id)
-        secrets = [connection.password] if connection.password else []
-        extra = connection.extra_dejson
-        secrets += [str(value) for name, value in extra.items() if is_secret_key(str(name)) and value]
+        return secrets_of_connection(BaseHook.get_connection(conn_id))
     except Exception as exc:
         log.debug("Could not read connection %s to redact its secrets: %s", conn_id, exc)
         return []
-    return secrets

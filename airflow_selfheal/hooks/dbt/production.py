@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from airflow_selfheal.core.redaction import secrets_of_connection
 from airflow_selfheal.hooks.dbt import profiles
 from airflow_selfheal.hooks.dbt.results import FAILED_STATUSES
 from airflow_selfheal.hooks.dbt.runner import (
@@ -147,10 +148,10 @@ class DbtProductionHook:
         with tempfile.TemporaryDirectory(prefix="selfheal-prod-") as folder:
             work = Path(folder)
             log.info("dbt build --select %s of %s in production (%s)", select, project, prod_database)
-            outcome, report, password = self._run(
+            outcome, report, secrets = self._run(
                 project, work, "build", select, snowflake_conn_id, prod_database, timeout
             )
-            run_results = read_run_results(work / "target" / "run_results.json", secrets=[password])
+            run_results = read_run_results(work / "target" / "run_results.json", secrets=secrets)
             nodes = tuple(
                 {"unique_id": node.unique_id, "status": node.status}
                 for node in (run_results[1] if run_results else [])
@@ -228,8 +229,8 @@ class DbtProductionHook:
         snowflake_conn_id: str,
         prod_database: str,
         timeout: float | None,
-    ) -> tuple[ChildOutcome, dict[str, Any], str]:
-        """Write the production profile and the request into ``work``, run the child; outcome, report, password."""
+    ) -> tuple[ChildOutcome, dict[str, Any], list[str]]:
+        """Write the production profile and the request into ``work``, run the child; outcome, report, secrets."""
         from airflow_selfheal.hooks.snowflake import SelfhealSnowflakeHook
 
         prod = profiles.check_production_target(prod_database)
@@ -261,7 +262,7 @@ class DbtProductionHook:
         report: dict[str, Any] = {}
         if report_path.is_file():
             report = json.loads(report_path.read_text())
-        return outcome, report, password
+        return outcome, report, secrets_of_connection(conn_params)
 
     def _error(
         self,

@@ -12,11 +12,13 @@ alike (:class:`~airflow_selfheal.hooks.dbt.validation.DbtValidationHook`,
   leaves the group on purpose (``setsid``) cannot be reached this way;
 * the password reaches dbt only through the child's environment (:data:`~.profiles.PASSWORD_ENV`);
 * the child's output goes to an unnamed temporary file, never to a named file on disk, and is returned with
-  colour codes stripped and secrets redacted, the password included wherever it appears.
+  colour codes stripped and secrets redacted, the password and the connection's other secrets
+  (:func:`~airflow_selfheal.core.redaction.secrets_of_connection`) included wherever they appear.
 
 .. code-block:: python
 
-    outcome = run_dbt_child(work / REQUEST_FILE, cwd=work, password=password, timeout=600)
+    secrets = secrets_of_connection(conn_params)
+    outcome = run_dbt_child(work / REQUEST_FILE, cwd=work, password=password, timeout=600, secrets=secrets)
     if outcome.timed_out:
         ...
     excerpt = dbt_log_excerpt(outcome.output)
@@ -35,7 +37,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from airflow_selfheal.core.redaction import redact
+from airflow_selfheal.core.redaction import redact, redact_obj
 from airflow_selfheal.hooks.dbt.profiles import PASSWORD_ENV
 from airflow_selfheal.hooks.dbt.results import ANSI_ESCAPE, NodeStatus, parse_run_results
 
@@ -144,7 +146,9 @@ def run_in_process_group(
     return ChildOutcome(returncode=returncode, timed_out=timed_out, output=output, elapsed_seconds=elapsed)
 
 
-def run_dbt_child(request_path: Path, *, cwd: Path, password: str, timeout: float | None) -> ChildOutcome:
+def run_dbt_child(
+    request_path: Path, *, cwd: Path, password: str, timeout: float | None, secrets: Iterable[str] = ()
+) -> ChildOutcome:
     """
     Run the dbt child (``python -m airflow_selfheal.hooks.dbt <request>``) with :func:`run_in_process_group`.
 
@@ -152,11 +156,12 @@ def run_dbt_child(request_path: Path, *, cwd: Path, password: str, timeout: floa
     :param cwd: the working directory (the run's folder).
     :param password: the connection's password: in the child's environment only, and redacted from the output.
     :param timeout: seconds before the child and everything it started are killed.
+    :param secrets: the connection's other secrets, redacted from the output too.
     :return: the outcome.
     """
     command = [sys.executable, "-m", CHILD_MODULE, str(request_path)]
     return run_in_process_group(
-        command, cwd=cwd, env=dbt_environment(password), timeout=timeout, secrets=[password]
+        command, cwd=cwd, env=dbt_environment(password), timeout=timeout, secrets=[password, *secrets]
     )
 
 
@@ -164,15 +169,21 @@ def read_run_results(path: Path, *, secrets: Iterable[str] = ()) -> tuple[str, l
     """
     A ``run_results.json`` redacted, and its nodes.
 
+    The document is parsed first and each of its strings redacted
+    (:func:`~airflow_selfheal.core.redaction.redact_obj`): redacting its text instead could cut through the JSON
+    and leave it unreadable.
+
     :param path: the file dbt wrote.
-    :param secrets: values to redact wherever they appear.
+    :param secrets: values to redact wherever they appear, e.g.
+        :func:`~airflow_selfheal.core.redaction.secrets_of_connection`.
     :return: ``(redacted text, nodes)``, or None when dbt wrote no such file.
+    :raises ValueError: when the file is not JSON.
     """
     if not path.is_file():
         return None
     extra = list(secrets)
-    text = redact(path.read_text(), extra_secrets=extra)
-    return text, parse_run_results(json.loads(text), extra_secrets=extra)
+    data = redact_obj(json.loads(path.read_text()), extra_secrets=extra)
+    return json.dumps(data, indent=2), parse_run_results(data, extra_secrets=extra)
 
 
 def dbt_log_excerpt(output: str, limit: int = EXCERPT_LIMIT) -> str:

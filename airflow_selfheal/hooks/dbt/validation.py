@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from airflow_selfheal.core.redaction import truncate
+from airflow_selfheal.core.redaction import secrets_of_connection, truncate
 from airflow_selfheal.hooks.dbt import profiles
 from airflow_selfheal.hooks.dbt.results import FAILED_STATUSES, PASSED_STATUSES, NodeStatus, ValidationResult
 from airflow_selfheal.hooks.dbt.runner import DBT_COMMANDS, REQUEST_FILE, read_run_results, run_dbt_child
@@ -121,6 +121,7 @@ class DbtValidationHook:
         if prod_database and connection_database:
             profiles.check_target(target_database, connection_database)  # the connection's database too
         password = str(conn_params.get("password") or "")
+        secrets = secrets_of_connection(conn_params)
         profile = profiles.validation_profile(conn_params, clone_database=clone, threads=threads)
 
         files_hash = sandbox.files_hash()
@@ -158,7 +159,7 @@ class DbtValidationHook:
             workspace.name,
         )
         outcome = run_dbt_child(
-            workspace / REQUEST_FILE, cwd=workspace, password=password, timeout=self.timeout
+            workspace / REQUEST_FILE, cwd=workspace, password=password, timeout=self.timeout, secrets=secrets
         )
 
         (workspace / LOG_FILE).write_text(outcome.output)
@@ -167,7 +168,7 @@ class DbtValidationHook:
             guard = json.loads((workspace / GUARD_FILE).read_text())
         nodes: list[NodeStatus] = []
         if guard.get("phase") == "built":
-            run_results = read_run_results(workspace / "target" / "run_results.json", secrets=[password])
+            run_results = read_run_results(workspace / "target" / "run_results.json", secrets=secrets)
             if run_results is not None:
                 text, nodes = run_results
                 (workspace / RUN_RESULTS_FILE).write_text(text)
