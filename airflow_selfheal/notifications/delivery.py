@@ -2,6 +2,11 @@
 
 A delivery failure is reported, not raised: paging must never block the repair loop or the approval step.
 
+Every string of what is sent passes :mod:`~airflow_selfheal.core.redaction` here, at the last step before the
+hook sends it: the page's fields, links included, before rendering, then the rendered Slack body or PagerDuty
+event as a whole. A delivery error is redacted with the channel connection's own secrets (the webhook token, the
+routing key) before it is logged or recorded.
+
 Sending once across workers rests on write-once records under ``<artifacts_root>/notifications/<scope>/<key>/``::
 
     claim-000001.json      the claim on attempt 1, created exclusively before anything is sent
@@ -21,6 +26,7 @@ Claims and outcomes carry a ``schema_version`` (:mod:`airflow_selfheal.core.sche
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from dataclasses import dataclass, field
@@ -28,7 +34,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_selfheal.core.pages.render import Page, pagerduty_event, slack_message
-from airflow_selfheal.core.redaction import redact
+from airflow_selfheal.core.redaction import redact, redact_obj, secrets_of_connection
 from airflow_selfheal.core.schema import RecordVersionError, check, stamp
 from airflow_selfheal.hooks.artifacts import ArtifactCorruptError
 
@@ -73,12 +79,46 @@ def _slack_retry_handlers() -> list[Any]:
     ]
 
 
+def redacted_page(page: Page) -> Page:
+    """
+    ``page`` with every text field redacted: title, sections, details, links (text and URL), source, component.
+
+    Rendering clips long fields, and a cut through a secret could hide it from the patterns, so the page is
+    redacted before it is rendered. The dedup key is the fingerprint and is kept as it is.
+
+    :param page: the page as built.
+    :return: a copy; the wording of the page is unchanged except for the secrets.
+    """
+    return dataclasses.replace(
+        page,
+        title=redact(page.title),
+        sections=tuple((redact(heading), redact(body)) for heading, body in page.sections),
+        details=redact_obj(dict(page.details)),
+        links=tuple((redact(text), redact(href)) for text, href in page.links),
+        source=redact(page.source),
+        component=None if page.component is None else redact(page.component),
+        group=None if page.group is None else redact(page.group),
+    )
+
+
+def slack_payload(page: Page) -> dict[str, Any]:
+    """The Slack webhook body of ``page``, every string redacted: the page's fields, then the whole body."""
+    payload: dict[str, Any] = redact_obj(slack_message(redacted_page(page)))
+    return payload
+
+
+def pagerduty_payload(page: Page, action: str = "trigger") -> dict[str, Any]:
+    """The PagerDuty event of ``page`` (``prepare_event_data`` arguments), every string redacted, links too."""
+    payload: dict[str, Any] = redact_obj(pagerduty_event(redacted_page(page), action))
+    return payload
+
+
 def send_slack(page: Page, slack_conn_id: str) -> None:
     """Post ``page`` through the Slack provider's webhook hook (with retries on 429, 5xx and resets)."""
     from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
 
     hook = SlackWebhookHook(slack_webhook_conn_id=slack_conn_id, retry_handlers=_slack_retry_handlers())
-    hook.send_dict(slack_message(page))
+    hook.send_dict(slack_payload(page))
 
 
 def send_pagerduty(page: Page, pagerduty_conn_id: str, action: str = "trigger") -> None:
@@ -86,8 +126,19 @@ def send_pagerduty(page: Page, pagerduty_conn_id: str, action: str = "trigger") 
     from airflow_selfheal.hooks.pagerduty import SelfhealPagerdutyEventsHook
 
     SelfhealPagerdutyEventsHook(pagerduty_events_conn_id=pagerduty_conn_id).send_event(
-        **pagerduty_event(page, action)
+        **pagerduty_payload(page, action)
     )
+
+
+def _channel_secrets(conn_id: str) -> list[str]:
+    """The secrets of a channel's connection, to keep them out of its delivery errors; none if unreadable."""
+    try:
+        from airflow.providers.common.compat.sdk import BaseHook
+
+        return secrets_of_connection(BaseHook.get_connection(conn_id))
+    except Exception as exc:
+        log.debug("Could not read connection %s to redact its secrets: %s", conn_id, exc)
+        return []
 
 
 def deliver(
@@ -128,7 +179,7 @@ def deliver(
             else:
                 send_pagerduty(page, conn_id)
         except Exception as exc:  # noqa: BLE001 - one channel failing must not stop the other, nor the loop
-            reason = redact(f"{type(exc).__name__}: {exc}")[:300]
+            reason = redact(f"{type(exc).__name__}: {exc}", extra_secrets=_channel_secrets(conn_id))[:300]
             report.channels[channel] = f"failed: {reason}"
             log.warning("Could not deliver page %s to %s: %s", page.dedup_key, channel, reason)
         else:
