@@ -9,8 +9,11 @@ kept only if it resolves inside the project, and is re-created relative to the c
 leads back to the live project or elsewhere.
 
 Writes go through :meth:`Sandbox.write_files`, which takes project-relative POSIX paths only (no ``..``, no
-absolute path, no symlink on the way) and only paths matching the allow-list globs (the rules file's
-``allowed_paths``, same syntax as :func:`~airflow_selfheal.core.rules.glob_regex`). All paths are checked before
+absolute path, no symlink on the way), never a path the hard floor refuses (a ``.git`` folder at any depth;
+``dbt_project.yml``, ``profiles.yml``, ``packages.yml`` and anything outside ``models/``, ``tests/``,
+``snapshots/`` and ``seeds/`` unless named exactly, see :func:`~airflow_selfheal.core.rules.floor_refusal`),
+and only paths matching the allow-list globs (the rules file's ``allowed_paths``, same syntax as
+:func:`~airflow_selfheal.core.rules.glob_regex`; an empty list allows nothing). All paths are checked before
 any file is written.
 
 The sandbox records its evidence as it goes: the files read (:attr:`Sandbox.inspected`), the files changed,
@@ -43,7 +46,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from airflow_selfheal.core.guards import UnsafePathError, check_relative_path
-from airflow_selfheal.core.rules import glob_regex
+from airflow_selfheal.core.rules import path_refusal
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -257,27 +260,34 @@ class Sandbox:
         Write complete new files into the sandbox; all paths are checked before anything is written.
 
         :param changes: project-relative POSIX path to the file's full new text.
-        :param allowed_paths: globs a path must match, e.g. the rules file's ``allowed_paths``.
+        :param allowed_paths: globs a path must match, e.g. the rules file's ``allowed_paths``; empty allows
+            nothing.
         :return: the paths written, sorted.
-        :raises SandboxError: naming the first refused path: not relative, ``..``, outside the globs, through a
-            symlink, onto a directory, or a non-text value. Nothing is written then.
+        :raises SandboxError: naming the first refused path: not relative, ``..``, refused by the hard floor,
+            outside the globs, through a symlink, onto a directory, or a non-text value. Nothing is written then.
         """
         if isinstance(allowed_paths, str):
             raise SandboxError("allowed_paths must be a list of globs, not one string")
-        patterns = [glob_regex(pattern) for pattern in allowed_paths]
+        patterns = list(allowed_paths)
         root = self.project_dir.resolve()
         for path, text in changes.items():
             _check_path(path)
             if not isinstance(text, str):
                 raise SandboxError(f"the new content of {path!r} must be text, got {type(text).__name__}")
-            if not any(pattern.fullmatch(path) for pattern in patterns):
-                raise SandboxError(f"path {path!r} is outside the allowed paths {list(allowed_paths)}")
+            refused = path_refusal(path, patterns)
+            if refused is not None:
+                raise SandboxError(refused)
             location = root / path
             # No symlink anywhere on the way: a write must land at exactly this path inside the copy.
             if os.path.realpath(location) != str(location):
                 raise SandboxError(f"path {path!r} goes through a symlink; refusing to write through it")
             if location.is_dir():
                 raise SandboxError(f"path {path!r} is a directory")
+            for parent in PurePosixPath(path).parents:
+                if parent.as_posix() in changes or (root / parent).is_file():
+                    raise SandboxError(
+                        f"path {path!r} needs the folder {parent.as_posix()!r}, which is a file"
+                    )
         for path, text in sorted(changes.items()):
             location = root / path
             location.parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from airflow_selfheal.core.fixes.rules.dedup import _dedup
 from airflow_selfheal.core.fixes.rules.drop_unused_column import _drop_unused_column
 from airflow_selfheal.core.fixes.rules.source_table_rename import _source_table_rename
 from airflow_selfheal.core.fixes.rules.type_cast import _type_cast
-from airflow_selfheal.core.rules import FIX_TYPES, RULES_FILE, RulesConfig
+from airflow_selfheal.core.rules import FIX_TYPES, RULES_FILE, RulesConfig, floor_refusal
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -36,9 +36,9 @@ def propose_fix(
 
     Pure: reads only its arguments. The rule comes from the triage: its ``root_cause`` (an upstream rename,
     type change, column removal or table rename) or else its failure class (``test_unique``,
-    ``test_accepted_values``). A rule not listed in ``auto_propose``, a protected model, a path outside
-    ``allowed_paths``, SQL the rewriter cannot parse or resolve with certainty, or a removed column still in
-    use all give an :class:`Escalation`.
+    ``test_accepted_values``). A rule not listed in ``auto_propose``, a protected model, a path the hard floor
+    refuses or outside ``allowed_paths``, SQL the rewriter cannot parse or resolve with certainty, or a removed
+    column still in use all give an :class:`Escalation`.
 
     :param triage: ``Triage.to_dict()`` of the failure.
     :param incident: ``Incident.to_dict()``; its ``incident_id`` and failing ``nodes`` are read.
@@ -64,6 +64,9 @@ def propose_fix(
         if not draft.changes:
             raise _Escalate(f"the {fix_type} rule found nothing to change")
         for path in sorted(draft.changes):
+            floor = floor_refusal(path, rules.allowed_paths)
+            if floor is not None:
+                raise _Escalate(f"the {fix_type} fix would change {path}, but {floor}")
             if not rules.is_path_allowed(path):
                 raise _Escalate(
                     f"the {fix_type} fix would change {path}, which allowed_paths in {RULES_FILE} does not allow"

@@ -168,3 +168,87 @@ class TestIsPathAllowed:
     )
     def test_globs(self, patterns: tuple[str, ...], path: str, allowed: bool) -> None:
         assert RulesConfig(allowed_paths=patterns).is_path_allowed(path) is allowed
+
+
+class TestAllowedSqlFunctions:
+    def test_default_is_empty(self) -> None:
+        assert load_rules(None).allowed_sql_functions == ()
+        assert load_rules("version: 1\n").allowed_sql_functions == ()
+
+    def test_parsed_stripped_and_deduplicated(self) -> None:
+        rules = load_rules("allowed_sql_functions: [my_udf, ' approx_top_k ', my_udf, SYSTEM$TYPEOF]\n")
+        assert rules.allowed_sql_functions == ("my_udf", "approx_top_k", "SYSTEM$TYPEOF")
+        assert rules.to_dict()["allowed_sql_functions"] == ["my_udf", "approx_top_k", "SYSTEM$TYPEOF"]
+
+    def test_round_trips_through_the_loader(self) -> None:
+        import yaml
+
+        rules = load_rules(EXAMPLE + "allowed_sql_functions: [my_udf]\n")
+        assert load_rules(yaml.safe_dump(rules.to_dict())) == rules
+
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            pytest.param(
+                "allowed_sql_functions:\n  - my_udf\n  - util.my_udf\n",
+                r"allowed_sql_functions entry 'util\.my_udf' must be a plain identifier .*\(.*line 3\)",
+                id="qualified",
+            ),
+            pytest.param(
+                "allowed_sql_functions: ['drop table x']\n",
+                r"allowed_sql_functions entry 'drop table x' must be a plain identifier",
+                id="statement",
+            ),
+            pytest.param(
+                "allowed_sql_functions: ['1abc']\n",
+                r"entry '1abc' must be a plain identifier",
+                id="leading-digit",
+            ),
+            pytest.param(
+                "allowed_sql_functions: my_udf\n",
+                r"allowed_sql_functions must be a list of strings, got str \(.*line 1\)",
+                id="scalar",
+            ),
+            pytest.param(
+                "allowed_sql_functions: [my_udf()]\n",
+                r"entry 'my_udf\(\)' must be a plain identifier",
+                id="call",
+            ),
+        ],
+    )
+    def test_only_identifiers(self, text: str, message: str) -> None:
+        with pytest.raises(RulesError, match=message):
+            load_rules(text)
+
+    def test_constructor_validates_too(self) -> None:
+        with pytest.raises(RulesError, match="allowed_sql_functions entry 'a-b' must be a plain identifier"):
+            RulesConfig(allowed_sql_functions=("a-b",))
+
+
+class TestTheFloorUnderTheGlobs:
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "profiles.yml",
+            "dbt_project.yml",
+            "packages.yml",
+            "dependencies.yml",
+            "macros/x.sql",
+            ".selfheal/rules.yml",
+            "target/manifest.json",
+            ".git/hooks/pre-commit",
+            "models/.git/config",
+        ],
+    )
+    def test_star_star_does_not_open_it(self, path: str) -> None:
+        assert not load_rules("allowed_paths: ['**']\n").is_path_allowed(path)
+
+    def test_an_exact_path_does(self) -> None:
+        rules = load_rules("allowed_paths: ['models/**', dbt_project.yml, macros/cents_to_dollars.sql]\n")
+        assert rules.is_path_allowed("dbt_project.yml")
+        assert rules.is_path_allowed("macros/cents_to_dollars.sql")
+        assert not rules.is_path_allowed("macros/other.sql")
+        assert rules.path_refusal("macros/other.sql") == (
+            "the writable floor refuses 'macros/other.sql': it is outside models/, tests/, snapshots/ and seeds/; "
+            "only an exact path in allowed_paths in .selfheal/rules.yml allows it"
+        )

@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
 
 from airflow_selfheal.hooks.artifacts import ArtifactStore
 from airflow_selfheal.hooks.sandbox import Sandbox, SandboxError
+from tests.unit.core.fixes.hostile import allow_lists, escape, raw_paths
 
 STG = "models/staging/stg_orders.sql"
 ALLOWED = ["models/**", "tests/selfheal_guard_*.sql"]
@@ -143,7 +146,7 @@ class TestWriteFiles:
             pytest.param("models\\x.sql", "backslashes", id="backslash"),
             pytest.param("", "non-empty", id="empty"),
             pytest.param("seeds/raw.csv", "outside the allowed paths", id="outside-globs"),
-            pytest.param("profiles.yml", "outside the allowed paths", id="profiles"),
+            pytest.param("profiles.yml", "writable floor refuses 'profiles.yml'", id="profiles"),
             pytest.param("tests/assert_x.sql", "outside the allowed paths", id="non-guard-test"),
             pytest.param("models/alias.sql", "goes through a symlink", id="symlink"),
             pytest.param("models/staging", "is a directory", id="directory"),
@@ -158,6 +161,73 @@ class TestWriteFiles:
         assert _tree(sandbox.project_dir) == before_copy
         assert _tree(project) == before_live
         assert sandbox.changed_files == []
+
+    @pytest.mark.parametrize(
+        ("path", "allowed", "fragment"),
+        [
+            pytest.param(
+                "dbt_project.yml", ["**"], "a file named dbt_project.yml", id="settings-under-star-star"
+            ),
+            pytest.param("macros/x.sql", ["**"], "outside models/, tests/", id="macros-under-star-star"),
+            pytest.param(".selfheal/rules.yml", ["**"], "a .selfheal folder", id="rules-file"),
+            pytest.param("models/.git/config", ALLOWED, "inside a .git folder", id="nested-git-by-default"),
+            pytest.param(
+                ".git/hooks/pre-commit", [".git/hooks/pre-commit"], "inside a .git folder", id="git-named"
+            ),
+            pytest.param(STG, [], "is empty, which allows no path", id="empty-allow-list"),
+            pytest.param(
+                "models/stg_a/x.sql", ["models/stg_[!b]"], "outside the allowed paths", id="class-no-slash"
+            ),
+        ],
+    )
+    def test_the_floor_holds_whatever_the_globs(
+        self, sandbox: Sandbox, project: Path, path: str, allowed: list[str], fragment: str
+    ) -> None:
+        before = _tree(sandbox.project_dir)
+        with pytest.raises(SandboxError, match=re.escape(fragment)):
+            sandbox.write_files({path: "x"}, allowed)
+        assert _tree(sandbox.project_dir) == before
+
+    @pytest.mark.parametrize(
+        "changes",
+        [
+            pytest.param({f"{STG}/x.sql": "x"}, id="an-existing-file"),
+            pytest.param({"models/new": "x", "models/new/x.sql": "y"}, id="a-file-of-the-same-plan"),
+        ],
+    )
+    def test_a_file_on_the_way_is_refused_before_anything_is_written(
+        self, sandbox: Sandbox, changes: dict[str, str]
+    ) -> None:
+        before = _tree(sandbox.project_dir)
+        with pytest.raises(SandboxError, match=r"needs the folder '.*', which is a file"):
+            sandbox.write_files(changes, ALLOWED)
+        assert _tree(sandbox.project_dir) == before
+
+    def test_an_exact_path_opens_the_floor(self, sandbox: Sandbox) -> None:
+        assert sandbox.write_files({"macros/cents.sql": "x"}, ["models/**", "macros/cents.sql"]) == [
+            "macros/cents.sql"
+        ]
+
+    def test_no_generated_path_lands_past_the_floor(self, sandbox: Sandbox) -> None:
+        copy = sandbox.project_dir
+        before = _tree(copy)
+        landed: set[str] = set()
+
+        @settings(max_examples=300)
+        @given(raw_paths(), allow_lists)
+        def write(path: str, allowed: list[str]) -> None:
+            try:
+                sandbox.write_files({path: "select 1\n"}, allowed)
+            except SandboxError:
+                return
+            where = Path(os.path.realpath(copy / path)).relative_to(copy).as_posix()
+            assert where == path
+            assert escape(where, allowed) is None
+            landed.add(where)
+
+        write()
+        changed = {path for path, digest in _tree(copy).items() if before.get(path) != digest}
+        assert changed == landed  # nothing else on disk moved
 
     def test_one_string_instead_of_globs_is_refused(self, sandbox: Sandbox) -> None:
         with pytest.raises(SandboxError, match="list of globs"):

@@ -82,10 +82,15 @@ class TestPolicy:
         files["dbt_project.yml"] = files["dbt_project.yml"].replace(
             'test-paths: ["tests"]', 'test-paths: ["checks"]'
         )
-        plan = plan_of(
-            propose(RENAME, files=files, rules=RulesConfig(allowed_paths=("models/**", "checks/**")))
+        guard = "checks/selfheal_guard_raw_orders_columns.sql"
+        # checks/ is outside the writable floor: a glob cannot open it, only the exact path can.
+        plan = plan_of(propose(RENAME, files=files, rules=RulesConfig(allowed_paths=("models/**", guard))))
+        assert list(plan.guard_tests) == [guard]
+        refused = propose(RENAME, files=files, rules=RulesConfig(allowed_paths=("models/**", "checks/**")))
+        assert escalation_of(refused).reason.startswith(
+            f"the column_rename fix would change {guard}, but the writable floor refuses '{guard}': it is outside "
+            "models/, tests/, snapshots/ and seeds/"
         )
-        assert list(plan.guard_tests) == ["checks/selfheal_guard_raw_orders_columns.sql"]
 
     def test_missing_sandbox_file(self) -> None:
         files = demo_files()
