@@ -6,12 +6,18 @@ project at the plan's ``base_sha``), and removed in a ``finally``. Attempt n+1 r
 validation error and must build other files; a proposer with nothing new ends the loop at once. Every
 attempt's evidence (dbt's log and run results, the diff, the plan; probes and the data diff when it passed) is
 published to the artifacts root, failed attempts included, so it outlives the worker.
+
+Before anything is written, each attempt's plan is checked again as stored (it crossed the artifacts root):
+its paths against the plan's ``allowed_paths`` and the rules file's hard floor, its files against the project
+for Jinja they would gain (:func:`~airflow_selfheal.core.fixes.plan_refusal`). A refused plan escalates with
+the reason, without a build. An empty ``allowed_paths`` allows nothing.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 from typing import TYPE_CHECKING, Any
@@ -69,6 +75,25 @@ def _evidence_prefix(incident_id: str, attempt_key: str, files_hash: str) -> str
     return f"incidents/{incident_id}/proposals/{attempt_key}/{files_hash[:12]}"
 
 
+def _refusal(plan: FixPlan, base: Path, allowed: list[str]) -> str | None:
+    """Why the plan must not be written into a sandbox of ``base``, checked before any file is read or written."""
+    from airflow_selfheal.core.fixes import plan_refusal
+    from airflow_selfheal.core.rules import path_refusal
+
+    for path in sorted(plan.changes):
+        refused = path_refusal(path, allowed)
+        if refused is not None:
+            return refused
+    root = os.path.realpath(base)
+    originals: dict[str, str] = {}
+    for path in plan.changes:
+        location = os.path.realpath(base / path)
+        if location.startswith(root + os.sep) and os.path.isfile(location):
+            with open(location, encoding="utf-8", errors="replace") as handle:
+                originals[path] = handle.read()
+    return plan_refusal(plan.changes, originals, allowed)
+
+
 def validate_step(config: RepairConfig, run: RunContext) -> ValidationOutcome:
     """
     Validate the proposed plan in the clone, attempt after attempt, and publish every attempt's evidence.
@@ -121,11 +146,25 @@ def _attempts(
     request = None
     proposer = str(proposed.plan.get("proposer") or "rules")
     select = str(proposed.select or decided.select)
-    allowed = list(proposed.allowed_paths or ["models/**"])
+    # The rules file's allow-list as the plan stored it; empty allows nothing (no default widens it).
+    allowed = list(proposed.allowed_paths)
     signatures: list[str] = []
     attempts: list[AttemptRecord] = []
     attempt = 1
+    prefix: str | None = None  # the last built attempt's evidence, for a refusal after it
     while True:
+        refused = _refusal(plan, base, allowed)
+        if refused is not None:
+            why = f"the {plan.fix_type} plan of attempt {attempt} ({proposer}) was not built: {refused}"
+            return ValidationOutcome(
+                status="escalate",
+                reason=why[:LOG_LIMIT],
+                attempts=attempts,
+                evidence_prefix=prefix,
+                fix_type=plan.fix_type,
+                select=select,
+                base_sha=proposed.base_sha,
+            )
         sandbox = Sandbox.create(base, decided.incident_id, root=root / f"attempt-{attempt}", replace=True)
         sandbox.write_files(plan.changes, allowed_paths=allowed)
         result = validator.build(

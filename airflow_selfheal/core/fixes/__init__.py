@@ -22,6 +22,14 @@ or the LLM step):
 Each plan also adds a **guard test**, a singular test under the project's test path named
 ``selfheal_guard_*`` that would have caught the failure at the source, and explains it in the rationale.
 
+Text from outside the project that a rule writes into a file (a column name or a type from a drift event, a
+value from a failing row) must hold no Jinja delimiter (:func:`~airflow_selfheal.core.guards.assert_no_jinja`):
+dbt renders Jinja in comments, quoted identifiers and string literals alike, so such text would run in
+validation and again in production. A value that does makes the rule escalate, saying so. Every plan, a rule's
+or another proposer's, must then pass :func:`plan_refusal`: its paths through the rules file's hard floor and
+globs, and no file gaining Jinja delimiters (only ``source()``, ``ref()`` and ``config(severity=...)`` with
+literal arguments may be added, as guard tests need).
+
 SQL is edited through sqlglot, never by text substitution. A model's Jinja is masked first: ``{{ ... }}``
 becomes an identifier placeholder (``{{ config(...) }}`` a comment), and ``{% if %}``, ``{% set x = ... %}``
 and ``{# ... #}`` become comments; loops, macros and other blocks make the rule escalate, because they
@@ -52,7 +60,8 @@ same change made on the data.
 
 The modules, each one concept; the engines never import the rules, and a rule never imports another rule:
 
-- :mod:`.plan`: :class:`FixPlan` and :class:`Escalation`, and the draft and exception the rules use inside.
+- :mod:`.plan`: :class:`FixPlan` and :class:`Escalation`, :func:`plan_refusal`, and the draft, exception and
+  outside-text check the rules use inside.
 - :mod:`.propose`: :func:`propose_fix`, which rule a triage gets, and the rules-file policy on the result.
 - :mod:`.context`: the fix context over the manifest, the sandbox files and the rules.
 - :mod:`.jinja`: masking a file's Jinja for the parser, and macro calls that take a column by name.
@@ -68,8 +77,17 @@ Importing the package loads no sqlglot: the modules import it inside the functio
 from __future__ import annotations
 
 from airflow_selfheal.core.fixes.context import DEFAULT_TEST_PATH, GUARD_PREFIX
-from airflow_selfheal.core.fixes.plan import Escalation, FixPlan
+from airflow_selfheal.core.fixes.plan import Escalation, FixPlan, jinja_refusal, plan_refusal
 from airflow_selfheal.core.fixes.propose import propose_fix
 from airflow_selfheal.core.fixes.sql_parse import DIALECT
 
-__all__ = ["DEFAULT_TEST_PATH", "DIALECT", "GUARD_PREFIX", "Escalation", "FixPlan", "propose_fix"]
+__all__ = [
+    "DEFAULT_TEST_PATH",
+    "DIALECT",
+    "GUARD_PREFIX",
+    "Escalation",
+    "FixPlan",
+    "jinja_refusal",
+    "plan_refusal",
+    "propose_fix",
+]

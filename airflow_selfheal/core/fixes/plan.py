@@ -3,17 +3,33 @@ What a rule hands back: a :class:`FixPlan` of full replacement files, or an :cla
 
 Inside the package a rule fills a ``_Draft`` and raises ``_Escalate`` to stop;
 :func:`~airflow_selfheal.core.fixes.propose.propose_fix` turns them into the public types.
+
+:func:`plan_refusal` is what every plan, whoever proposed it, must pass before a file is written: the paths
+through the rules file's floor and globs, and no Jinja gained (:func:`jinja_refusal`).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_selfheal.core.rules import FIX_TYPES, TIERS
+from airflow_selfheal.core.guards import UnsafeTextError, assert_no_jinja, jinja_delimiters
+from airflow_selfheal.core.rules import FIX_TYPES, TIERS, path_refusal
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
+
+# Jinja that only names a relation or sets a test's severity, with literal arguments: what a guard test or a
+# new model needs, and nothing that runs a query. Any other Jinja a plan adds is refused.
+_NAME = r"""(['"])[A-Za-z0-9_$.-]+\{n}"""
+_STRUCTURAL_JINJA = re.compile(
+    r"(?<!\{)\{\{-?[ \t]*(?:"
+    + rf"source\([ \t]*{_NAME.format(n=1)}[ \t]*,[ \t]*{_NAME.format(n=2)}[ \t]*\)"
+    + rf"|ref\([ \t]*{_NAME.format(n=3)}[ \t]*(?:,[ \t]*{_NAME.format(n=4)}[ \t]*)?\)"
+    + r"""|config\([ \t]*severity[ \t]*=[ \t]*(['"])(?:warn|error)\5[ \t]*\)"""
+    + r")[ \t]*-?\}\}"
+)
 
 
 @dataclass(frozen=True)
@@ -130,12 +146,83 @@ class Escalation:
         return cls(reason=str(data["reason"]), fix_type=None if fix_type is None else str(fix_type))
 
 
+def _unstructured(text: str) -> str:
+    return _STRUCTURAL_JINJA.sub("", text)
+
+
+def jinja_refusal(changes: Mapping[str, str], project_files: Mapping[str, str]) -> str | None:
+    """
+    Why a plan's files may not be written because they gain Jinja, or None.
+
+    dbt renders a file's Jinja wherever it stands, so a plan must not add any: compared as a multiset of
+    delimiter occurrences (``{{``, ``{%``, ``{#`` and their closers, see
+    :data:`~airflow_selfheal.core.guards.JINJA_DELIMITERS`), a new file content holds no more of each than the
+    original file did (none, for a new file). The only Jinja a plan may add is a ``source()`` or ``ref()`` of
+    literal names and ``config(severity=...)``, which name a relation or a severity and run nothing.
+
+    :param changes: path to the file's complete new text.
+    :param project_files: path to the original text; a path missing here is a new file.
+    :return: a message naming the file and the delimiters it gains, or None.
+    """
+    for path, text in sorted(changes.items()):
+        gained = jinja_delimiters(_unstructured(text)) - jinja_delimiters(
+            _unstructured(project_files.get(path, ""))
+        )
+        if gained:
+            counts = ", ".join(f"{delimiter!r} x{count}" for delimiter, count in sorted(gained.items()))
+            return (
+                f"the new {path} gains Jinja delimiters the original did not have ({counts}); a plan must not add "
+                "Jinja, which dbt would run in validation and in production"
+            )
+    return None
+
+
+def plan_refusal(
+    changes: Mapping[str, str], project_files: Mapping[str, str], allowed_paths: Iterable[str]
+) -> str | None:
+    """
+    Why a plan's files may not be written, whoever proposed them (the rules or an LLM), or None.
+
+    .. code-block:: python
+
+        refused = plan_refusal(plan.changes, request.project_files, request.rules.allowed_paths)
+        if refused is not None:
+            return Escalation(refused, plan.fix_type)
+
+    :param changes: path to the file's complete new text.
+    :param project_files: path to the original text of the files the plan changes (others are new).
+    :param allowed_paths: the rules file's ``allowed_paths``; the hard floor applies whatever they say.
+    :return: the first refusal, naming the path and the rule: a path the floor or the globs refuse
+        (:func:`~airflow_selfheal.core.rules.path_refusal`), then Jinja gained (:func:`jinja_refusal`).
+    """
+    patterns = list(allowed_paths)
+    for path in sorted(changes):
+        refused = path_refusal(path, patterns)
+        if refused is not None:
+            return refused
+    return jinja_refusal(changes, project_files)
+
+
 class _Escalate(Exception):
     """Raised inside a rule; :func:`propose_fix` turns it into an :class:`Escalation`."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+def _from_outside(value: object, what: str) -> str:
+    """
+    Text a rule takes from a drift event, an error message or a failing row, to write into a file.
+
+    :raises _Escalate: when it holds a Jinja delimiter, with the reason (the incident escalates; nothing is written).
+    """
+    try:
+        return assert_no_jinja(value, what=what)
+    except UnsafeTextError as exc:
+        raise _Escalate(
+            f"{exc}; the fix was not written, and a person must check where this text came from"
+        ) from None
 
 
 @dataclass

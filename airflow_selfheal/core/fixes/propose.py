@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_selfheal.core.fixes.context import _Context
-from airflow_selfheal.core.fixes.plan import Escalation, FixPlan, _Draft, _Escalate
+from airflow_selfheal.core.fixes.plan import Escalation, FixPlan, _Draft, _Escalate, jinja_refusal
 from airflow_selfheal.core.fixes.rules.accepted_values import _accepted_values
 from airflow_selfheal.core.fixes.rules.column_rename import _column_rename
 from airflow_selfheal.core.fixes.rules.dedup import _dedup
@@ -37,8 +37,9 @@ def propose_fix(
     Pure: reads only its arguments. The rule comes from the triage: its ``root_cause`` (an upstream rename,
     type change, column removal or table rename) or else its failure class (``test_unique``,
     ``test_accepted_values``). A rule not listed in ``auto_propose``, a protected model, a path the hard floor
-    refuses or outside ``allowed_paths``, SQL the rewriter cannot parse or resolve with certainty, or a removed
-    column still in use all give an :class:`Escalation`.
+    refuses or outside ``allowed_paths``, SQL the rewriter cannot parse or resolve with certainty, a removed
+    column still in use, text from the warehouse (a column name, a type, a failing value) holding a Jinja
+    delimiter, or a file that would gain Jinja all give an :class:`Escalation` saying so.
 
     :param triage: ``Triage.to_dict()`` of the failure.
     :param incident: ``Incident.to_dict()``; its ``incident_id`` and failing ``nodes`` are read.
@@ -71,6 +72,9 @@ def propose_fix(
                 raise _Escalate(
                     f"the {fix_type} fix would change {path}, which allowed_paths in {RULES_FILE} does not allow"
                 )
+        gained = jinja_refusal(draft.changes, project_files)
+        if gained is not None:
+            raise _Escalate(f"the {fix_type} fix was not proposed: {gained}")
     except _Escalate as exc:
         return Escalation(exc.reason, fix_type)
     return FixPlan(

@@ -15,6 +15,7 @@ from airflow_selfheal.core.fixes.jinja import _JINJA, _Masked
 from airflow_selfheal.core.fixes.plan import _Escalate
 from airflow_selfheal.core.fixes.sql_parse import DIALECT, _canonical, _parse, _Sql
 from airflow_selfheal.core.fixes.sql_scope import _Analysis, _is_bare_projection, _span, _Use
+from airflow_selfheal.core.guards import jinja_delimiters
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -23,8 +24,18 @@ if TYPE_CHECKING:
 
 
 def _edit_macro_arguments_to(analysis: _Analysis, placeholder: str, replacement: str) -> str:
-    """One recorded macro use's Jinja with its column arguments replaced by ``replacement``."""
+    """
+    One recorded macro use's Jinja with its column arguments replaced by ``replacement``.
+
+    The replacement lands inside a Jinja string literal, where a quote or a backslash would end or escape the
+    string and turn the rest into Jinja code, and a delimiter would end the expression: either escalates.
+    """
     jinja = analysis.sql.masked.segments[placeholder]
+    if any(char in replacement for char in "'\"\\\n\r") or jinja_delimiters(replacement):
+        raise _Escalate(
+            f"{analysis.sql.path} passes the column to a macro by name, and {replacement!r} cannot be written "
+            "inside a Jinja string safely; a person must change it"
+        )
     for start, end in sorted(analysis.macro_uses[placeholder], reverse=True):
         jinja = jinja[:start] + replacement + jinja[end:]
     return jinja

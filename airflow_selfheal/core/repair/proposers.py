@@ -6,7 +6,9 @@ asks its proposers in order (the deterministic rules first). When an attempt fai
 attempt's request carries every earlier attempt's files and error (:class:`AttemptFeedback`), and a proposer
 must answer with *other* files: :func:`next_plan` skips a plan whose files were already built, so a proposer
 with nothing new (the deterministic rules always are) ends the loop at once instead of building the same files
-twice.
+twice. It also skips a plan that writes a path the rules file's floor or globs refuse, or that adds Jinja to a
+file (:func:`~airflow_selfheal.core.fixes.plan_refusal`), and the escalation names the refusal: a proposer
+that read an error message or a failing row must not turn it into code dbt runs.
 
 .. code-block:: python
 
@@ -127,9 +129,10 @@ def next_plan(proposers: Sequence[Proposer], request: ProposalRequest) -> Chosen
     :param proposers: e.g. ``[RuleProposer(), llm_proposer]``.
     :param request: with the failed attempts in ``feedback``.
     :return: the chosen plan, or an ``Escalation`` naming the last failure and why no proposer had anything
-        new (each proposer's own escalation reason, or that its plan repeats a failed attempt).
+        new (each proposer's own escalation reason, that its plan was refused and why, or that it repeats a
+        failed attempt).
     """
-    from airflow_selfheal.core.fixes import Escalation, FixPlan
+    from airflow_selfheal.core.fixes import Escalation, FixPlan, plan_refusal
 
     tried = {item.changes_hash: item.attempt for item in request.feedback}
     reasons: list[str] = []
@@ -137,10 +140,14 @@ def next_plan(proposers: Sequence[Proposer], request: ProposalRequest) -> Chosen
     for proposer in proposers:
         outcome = proposer.propose(request)
         if isinstance(outcome, FixPlan):
+            fix_type = fix_type or outcome.fix_type
+            refused = plan_refusal(outcome.changes, request.project_files, request.rules.allowed_paths)
+            if refused is not None:
+                reasons.append(f"{proposer.name}: its {outcome.fix_type} plan was refused: {refused}")
+                continue
             repeated = tried.get(changes_hash(outcome.changes))
             if repeated is None:
                 return ChosenPlan(plan=outcome, proposer=proposer.name)
-            fix_type = fix_type or outcome.fix_type
             reasons.append(
                 f"{proposer.name}: its {outcome.fix_type} plan repeats attempt {repeated}, which failed"
             )

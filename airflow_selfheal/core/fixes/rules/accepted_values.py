@@ -8,7 +8,7 @@ import yaml
 
 from airflow_selfheal.core.fixes.context import _Context, _path_of
 from airflow_selfheal.core.fixes.guard_tests import _comment
-from airflow_selfheal.core.fixes.plan import _Draft, _Escalate
+from airflow_selfheal.core.fixes.plan import _Draft, _Escalate, _from_outside
 from airflow_selfheal.core.fixes.rules.failed_test import _failed_test, _origin, _staging_model, _test_column
 from airflow_selfheal.core.fixes.sql_parse import DIALECT, _load_sql
 from airflow_selfheal.core.fixes.sql_scope import _Analysis
@@ -63,6 +63,7 @@ def _accepted_values(
         value = folded.get("value_field")
         if value is None:
             continue
+        _from_outside(value, f"the failing value of {test.get('name')}")
         value = str(value) if strings else value
         if not strings and type(value) is not type(accepted[0]):
             raise _Escalate(f"the failing value {value!r} does not have the type of the accepted values")

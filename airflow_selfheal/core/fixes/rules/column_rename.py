@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_selfheal.core.fixes.context import _SQL_READERS, _Context
 from airflow_selfheal.core.fixes.guard_tests import _contract_guard
-from airflow_selfheal.core.fixes.plan import _Draft, _Escalate
+from airflow_selfheal.core.fixes.plan import _Draft, _Escalate, _from_outside
 from airflow_selfheal.core.fixes.sql_edit import _edit_macro_arguments_to, _replace_columns
 from airflow_selfheal.core.fixes.sql_names import _PLAIN_STORED, _spell
 from airflow_selfheal.core.fixes.sql_scope import _analyse_reader, _span
@@ -35,7 +35,8 @@ def _column_rename(
     context: _Context, triage: Mapping[str, Any], _rows: Sequence[Mapping[str, Any]]
 ) -> _Draft:
     evidence = dict((triage.get("root_cause") or {}).get("evidence") or {})
-    old, new = str(evidence.get("column") or ""), str(evidence.get("new_column") or "")
+    old = _from_outside(evidence.get("column") or "", "the old column name of the rename")
+    new = _from_outside(evidence.get("new_column") or "", "the new column name of the rename")
     if not old or not new:
         raise _Escalate("the rename evidence names no old or no new column")
     source = context.find_source(str(evidence.get("table")))

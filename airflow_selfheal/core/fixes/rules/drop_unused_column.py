@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_selfheal.core.fixes.context import _SQL_READERS, _Context, _path_of, _yaml_path_of
 from airflow_selfheal.core.fixes.guard_tests import _contract_guard
-from airflow_selfheal.core.fixes.plan import _Draft, _Escalate
+from airflow_selfheal.core.fixes.plan import _Draft, _Escalate, _from_outside
 from airflow_selfheal.core.fixes.sql_edit import _apply, _finish, _removal_edits
 from airflow_selfheal.core.fixes.sql_names import _mentions, _stored
 from airflow_selfheal.core.fixes.sql_parse import DIALECT, _load_sql
@@ -150,7 +150,7 @@ def _drop_unused_column(
     from sqlglot import exp
 
     evidence = dict((triage.get("root_cause") or {}).get("evidence") or {})
-    column = str(evidence.get("column") or "")
+    column = _from_outside(evidence.get("column") or "", "the removed column's name")
     if not column:
         raise _Escalate("the removal evidence names no column")
     source = context.find_source(str(evidence.get("table")))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_selfheal.core.fixes.guard_tests import _contract_guard
-from airflow_selfheal.core.fixes.plan import _Draft, _Escalate
+from airflow_selfheal.core.fixes.plan import _Draft, _Escalate, _from_outside
 from airflow_selfheal.core.fixes.sql_names import _PLAIN_STORED
 from airflow_selfheal.core.fixes.wording import _evidence_message
 from airflow_selfheal.core.fixes.yaml_edit import (
@@ -28,7 +28,9 @@ def _source_table_rename(
 ) -> _Draft:
     evidence = dict((triage.get("root_cause") or {}).get("evidence") or {})
     source = context.find_source(str(evidence.get("table")))
-    new_key = str(evidence.get("new_table") or "").replace('"', "")
+    new_key = _from_outside(evidence.get("new_table") or "", "the new table name of the rename").replace(
+        '"', ""
+    )
     new_schema, _, new_table = new_key.rpartition(".")
     if new_schema and new_schema.casefold() != source.schema.casefold():
         raise _Escalate(

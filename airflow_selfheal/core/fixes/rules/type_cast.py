@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_selfheal.core.drift import normalize_type
 from airflow_selfheal.core.fixes.context import _SQL_READERS, _Context
 from airflow_selfheal.core.fixes.guard_tests import _comment, _contract_guard
-from airflow_selfheal.core.fixes.plan import _Draft, _Escalate
+from airflow_selfheal.core.fixes.plan import _Draft, _Escalate, _from_outside
 from airflow_selfheal.core.fixes.sql_edit import _edit_macro_arguments_to, _replace_columns
 from airflow_selfheal.core.fixes.sql_names import _sql_name
 from airflow_selfheal.core.fixes.sql_parse import DIALECT
@@ -24,12 +24,19 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 
+_PLAIN_TYPE = re.compile(r"[a-z][a-z0-9_]*(?: [a-z][a-z0-9_]*)*(?:\(\d+(?:, \d+)*\))?")
+
+
 def _type_text(data_type: str) -> str:
     """A canonical type as new SQL text, e.g. ``NUMBER(10,2)`` to ``number(10, 2)``."""
     from sqlglot import exp
     from sqlglot.errors import SqlglotError
 
     text = re.sub(r"\s*,\s*", ", ", data_type.strip()).lower()
+    # sqlglot builds a type from a prefix and ignores the rest ("varchar) ~ x" is VARCHAR), and the text goes
+    # into SQL and into macro arguments as written: only a plain type name with numeric arguments passes.
+    if not _PLAIN_TYPE.fullmatch(text):
+        raise _Escalate(f"{data_type!r} is not a type the rewriter can cast to")
     try:
         exp.DataType.build(text, dialect=DIALECT)
     except (SqlglotError, ValueError):
@@ -39,8 +46,9 @@ def _type_text(data_type: str) -> str:
 
 def _type_cast(context: _Context, triage: Mapping[str, Any], _rows: Sequence[Mapping[str, Any]]) -> _Draft:
     evidence = dict((triage.get("root_cause") or {}).get("evidence") or {})
-    column = str(evidence.get("column") or "")
-    old_type, new_type = evidence.get("old_type"), evidence.get("new_type")
+    column = _from_outside(evidence.get("column") or "", "the column name of the type change")
+    old_type = _from_outside(evidence.get("old_type") or "", "the old type of the type change")
+    new_type = _from_outside(evidence.get("new_type") or "", "the new type of the type change")
     if not column or not old_type or not new_type:
         raise _Escalate("the type-change evidence names no column or no types")
     source = context.find_source(str(evidence.get("table")))

@@ -314,3 +314,43 @@ def test_a_macro_over_a_list_or_a_nested_call_still_escalates() -> None:
     outcome = run(CAST, sql)
     assert isinstance(outcome, Escalation)
     assert "inside Jinja" in outcome.reason
+
+
+@pytest.mark.parametrize(
+    "new_column",
+    [
+        pytest.param("x') ~ run_query('drop table raw.trips') ~ ('", id="quote-ends-the-string"),
+        pytest.param('x" ~ run_query("drop table raw.trips") ~ "', id="double-quote"),
+        pytest.param("x\\' ~ run_query(1) ~ \\'", id="backslash"),
+    ],
+)
+def test_a_new_name_that_would_leave_the_macros_string_escalates(new_column: str) -> None:
+    # Inside {{ cents_to_dollars('...') }} no delimiter is needed to run code: a quote ends the string.
+    renamed = rc(
+        "upstream_rename",
+        "missing_column",
+        kind="column_renamed",
+        table="RAW.TRIPS",
+        column="AMOUNT_CENTS",
+        new_column=new_column,
+        old_type="NUMBER(10,0)",
+        new_type="NUMBER(10,0)",
+    )
+    # The sources file does not declare the column, so only the model would change: the macro is the way in.
+    outcome = propose_fix(
+        triage=renamed,
+        incident={
+            "incident_id": "inc-1",
+            "nodes": [{"unique_id": STG, "resource_type": "model", "name": "stg_trips"}],
+        },
+        project_files={
+            STG_PATH: MACRO,
+            "models/staging/_sources.yml": SOURCES_YML.replace("          - name: amount_cents\n", ""),
+            "dbt_project.yml": "name: rides\n",
+        },
+        manifest=manifest(),
+        rules=RulesConfig(allowed_paths=("**",)),
+    )
+    assert isinstance(outcome, Escalation)
+    assert outcome.reason.startswith(f"{STG_PATH} passes the column to a macro by name, and ")
+    assert outcome.reason.endswith("cannot be written inside a Jinja string safely; a person must change it")

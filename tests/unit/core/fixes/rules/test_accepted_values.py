@@ -5,18 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
 
+from airflow_selfheal.core.fixes import jinja_refusal
 from tests.support.fixes import (
     STAGING_YML,
     STATUS_VALUES,
     VALUES_FAILED,
     VALUES_INCIDENT,
+    VALUES_TEST,
     demo_files,
     escalation_of,
     plan_of,
     propose,
     with_files,
 )
+from tests.unit.core.fixes.hostile import clean_text, hostile_text
 
 FLOW_VALUES = '                values: ["placed", "shipped", "completed", "returned", "return_pending"]\n'
 
@@ -82,3 +86,24 @@ class TestAcceptedValues:
     def test_escalates(self, rows: list[dict[str, Any]], reason: str) -> None:
         outcome = propose(VALUES_FAILED, the_incident=VALUES_INCIDENT, failing_rows=rows)
         assert reason in escalation_of(outcome).reason
+
+
+class TestTextFromOutside:
+    @settings(max_examples=40)
+    @given(hostile_text())
+    def test_a_hostile_failing_value_escalates_with_the_reason(self, value: str) -> None:
+        rows = [{"VALUE_FIELD": "lost", "N_RECORDS": 3}, {"VALUE_FIELD": value, "N_RECORDS": 1}]
+        escalation = escalation_of(propose(VALUES_FAILED, the_incident=VALUES_INCIDENT, failing_rows=rows))
+        assert escalation.fix_type == "accepted_values"
+        assert escalation.reason.startswith(f"refusing the failing value of {VALUES_TEST} ")
+        assert "it holds the Jinja delimiter" in escalation.reason
+
+    @settings(max_examples=40)
+    @given(
+        clean_text.filter(lambda value: value.strip() and value.isprintable() and value not in STATUS_VALUES)
+    )
+    def test_a_clean_failing_value_is_written_as_data(self, value: str) -> None:
+        plan = plan_of(
+            propose(VALUES_FAILED, the_incident=VALUES_INCIDENT, failing_rows=[{"VALUE_FIELD": value}])
+        )
+        assert jinja_refusal(plan.changes, demo_files()) is None

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from airflow_selfheal.core.rules import RulesConfig
 from tests.support.fixes import (
@@ -20,6 +24,7 @@ from tests.support.fixes import (
     unique_id,
     with_files,
 )
+from tests.unit.core.fixes.hostile import hostile_name
 
 RENAMED_STG_ORDERS = """\
 select
@@ -267,3 +272,18 @@ class TestColumnRename:
         escalation = escalation_of(propose(RENAME, files=with_files({STG_ORDERS: model})))
         assert reason in escalation.reason
         assert escalation.fix_type == "column_rename"
+
+
+class TestTextFromOutside:
+    @settings(max_examples=40)
+    @given(hostile_name, st.sampled_from([("column", "old"), ("new_column", "new")]))
+    def test_a_hostile_column_name_escalates_with_the_reason(self, name: str, field: tuple[str, str]) -> None:
+        triage = copy.deepcopy(RENAME)
+        triage["root_cause"]["evidence"][field[0]] = name
+        escalation = escalation_of(propose(triage))
+        assert escalation.fix_type == "column_rename"
+        assert escalation.reason.startswith(
+            f"refusing the {field[1]} column name of the rename {name[:77]!r}"[:60]
+        )
+        assert "it holds the Jinja delimiter" in escalation.reason
+        assert escalation.reason.endswith("a person must check where this text came from")

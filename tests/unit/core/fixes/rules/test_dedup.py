@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
 
+from airflow_selfheal.core.fixes import jinja_refusal
 from tests.support.fixes import (
     STG_ORDERS,
     UNIQUE_FAILED,
@@ -20,6 +22,7 @@ from tests.support.fixes import (
     unique_id,
     with_files,
 )
+from tests.unit.core.fixes.hostile import hostile_text
 
 DEDUP_STG_ORDERS = """\
 select
@@ -160,3 +163,15 @@ class TestDedup:
             files=files,
         )
         assert reason in escalation_of(outcome).reason
+
+
+class TestTextFromOutside:
+    @settings(max_examples=25)
+    @given(hostile_text())
+    def test_the_error_message_reaches_no_file(self, summary: str) -> None:
+        # dedup writes nothing taken from outside: the failure's wording only reaches the rationale.
+        triage = {**UNIQUE_FAILED, "summary": f"UNIQUE_SUMMARY_MARK {summary}"}
+        plan = plan_of(propose(triage, the_incident=UNIQUE_INCIDENT))
+        assert jinja_refusal(plan.changes, demo_files()) is None
+        assert not any("UNIQUE_SUMMARY_MARK" in text for text in plan.changes.values())
+        assert "UNIQUE_SUMMARY_MARK" in plan.rationale

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
+from hypothesis import given, settings
 
 from tests.support.fixes import (
     SOURCES_YML,
@@ -18,6 +21,7 @@ from tests.support.fixes import (
     propose,
     with_files,
 )
+from tests.unit.core.fixes.hostile import hostile_name
 
 LEGACY_REMOVED = drift_triage(
     "upstream_column_removed",
@@ -155,3 +159,15 @@ class TestDropUnusedColumn:
     def test_escalates(self, model: str, reason: str) -> None:
         escalation = escalation_of(propose(LEGACY_REMOVED, files=with_files({STG_CUSTOMERS: model})))
         assert reason in escalation.reason
+
+
+class TestTextFromOutside:
+    @settings(max_examples=40)
+    @given(hostile_name)
+    def test_a_hostile_column_name_escalates_with_the_reason(self, name: str) -> None:
+        triage = copy.deepcopy(LEGACY_REMOVED)
+        triage["root_cause"]["evidence"]["column"] = name
+        escalation = escalation_of(propose(triage))
+        assert escalation.fix_type == "drop_unused_column"
+        assert escalation.reason.startswith("refusing the removed column's name ")
+        assert "it holds the Jinja delimiter" in escalation.reason

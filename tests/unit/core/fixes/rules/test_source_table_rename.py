@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+
+from hypothesis import given, settings
+
 from tests.support.fixes import (
     ORDERS_GUARD,
     SOURCES_YML,
@@ -12,6 +16,7 @@ from tests.support.fixes import (
     propose,
     with_files,
 )
+from tests.unit.core.fixes.hostile import hostile_name
 
 TABLE_RENAMED = drift_triage(
     "upstream_table_removed",
@@ -64,3 +69,15 @@ class TestSourceTableRename:
         escalation = escalation_of(propose(triage))
         assert escalation.reason.startswith("no deterministic rule for upstream_table_removed")
         assert escalation.fix_type is None
+
+
+class TestTextFromOutside:
+    @settings(max_examples=40)
+    @given(hostile_name)
+    def test_a_hostile_table_name_escalates_with_the_reason(self, name: str) -> None:
+        triage = copy.deepcopy(TABLE_RENAMED)
+        triage["root_cause"]["evidence"]["new_table"] = f"RAW.{name}"
+        escalation = escalation_of(propose(triage))
+        assert escalation.fix_type == "source_table_rename"
+        assert escalation.reason.startswith("refusing the new table name of the rename ")
+        assert "it holds the Jinja delimiter" in escalation.reason

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tests.support.fixes import (
     STG_PAYMENTS,
     assert_sql_intact,
@@ -12,6 +17,7 @@ from tests.support.fixes import (
     propose,
     with_files,
 )
+from tests.unit.core.fixes.hostile import hostile_name
 
 TYPE_CHANGE = drift_triage(
     "upstream_type_change",
@@ -93,3 +99,30 @@ class TestTypeCast:
             )
         )
         assert escalation.reason.startswith(f"{STG_PAYMENTS} selects * from raw.payments")
+
+
+class TestTextFromOutside:
+    @settings(max_examples=40)
+    @given(
+        hostile_name,
+        st.sampled_from(
+            [("column", "the column name"), ("old_type", "the old type"), ("new_type", "the new type")]
+        ),
+    )
+    def test_a_hostile_name_or_type_escalates_with_the_reason(
+        self, text: str, field: tuple[str, str]
+    ) -> None:
+        triage = copy.deepcopy(TYPE_CHANGE)
+        triage["root_cause"]["evidence"][field[0]] = text
+        escalation = escalation_of(propose(triage))
+        assert escalation.fix_type == "type_cast"
+        assert escalation.reason.startswith(f"refusing {field[1]} of the type change ")
+        assert "it holds the Jinja delimiter" in escalation.reason
+
+    def test_a_type_with_trailing_code_is_refused(self) -> None:
+        # sqlglot would read this as NUMBER(10,2) and drop the rest; the rewriter would have written all of it.
+        triage = copy.deepcopy(TYPE_CHANGE)
+        triage["root_cause"]["evidence"]["old_type"] = (
+            "NUMBER(10,2)) ~ run_query('drop table raw.payments') ~ ("
+        )
+        assert escalation_of(propose(triage)).reason.endswith("is not a type the rewriter can cast to")
