@@ -35,7 +35,9 @@ def failure_page(incident: Incident) -> Page:
     if triage.get("action"):
         lines.append(f"Recommended action: {triage['action']}. {triage.get('description', '')}".strip())
     if triage.get("signal") and triage.get("signal") != "none":
-        lines.append(f"Classified by {triage['signal']} (confidence {float(triage.get('confidence') or 0):.2f})")
+        lines.append(
+            f"Classified by {triage['signal']} (confidence {float(triage.get('confidence') or 0):.2f})"
+        )
     lines.append(
         f"Pipeline {incident.pipeline}, run {incident.run_id}, task {incident.task_id}, try {incident.try_number}"
     )

@@ -61,9 +61,12 @@ class TestClassify:
         assert not missing, f"corpus lacks {sorted(missing)}"
 
     @pytest.mark.parametrize(
-        "failure_class", ["missing_column", "missing_relation", "type_mismatch", "compile_error", "permission"]
+        "failure_class",
+        ["missing_column", "missing_relation", "type_mismatch", "compile_error", "permission"],
     )
-    def test_each_failure_is_known_in_snowflake_s_and_the_stand_in_s_wording(self, failure_class: str) -> None:
+    def test_each_failure_is_known_in_snowflake_s_and_the_stand_in_s_wording(
+        self, failure_class: str
+    ) -> None:
         engines = {entry["engine"] for entry in UNAMBIGUOUS if entry["expected_class"] == failure_class}
         assert "snowflake" in engines
         assert engines & {"fakesnow", "duckdb"}, f"{failure_class} only in {sorted(engines)}"
