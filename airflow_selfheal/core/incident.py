@@ -13,11 +13,13 @@ incident, with the same :attr:`Incident.incident_id`. A failure outside dbt (a d
 warehouse) has no failing node, so its fingerprint covers the failed task id instead; the dbt nodes its failure
 blocked are kept in :attr:`Incident.blocked_nodes`, for the retry to rebuild.
 
-The **error signature** (:func:`normalize_error_signature`) is the error text with its volatile parts (query ids,
-UUIDs, timestamps, durations, temp dirs, addresses, pids, row counts, run ids) replaced by placeholders, reduced
-to the first meaningful error lines, lower-cased and capped at :data:`SIGNATURE_MAX_CHARS`. SQL ``line`` and
-``position`` numbers are kept on purpose: they point at the failing expression, and a change to the model that
-moves them is a change worth a new incident.
+The **error signature** (:func:`normalize_error_signature`) is the error text as the failure itself wrote it:
+the formatting of the channel that carried it (Airflow and Kubernetes log prefixes, dbt's JSON log lines and
+timestamps, terminal colours, CRLF, line wraps) taken off, its volatile parts (query ids, UUIDs, timestamps,
+durations, temp dirs, addresses, pids, row counts, run ids) replaced by placeholders, lower-cased, from the first
+error to the end of what is read, never cut short. SQL ``line`` and ``position`` numbers are kept on purpose:
+they point at the failing expression, and a change to the model that moves them is a change worth a new
+incident. The fingerprint hashes the whole signature with its whitespace taken out.
 
 .. code-block:: python
 
@@ -50,10 +52,8 @@ from airflow_selfheal.core.redaction import redact, redact_obj, truncate
 
 ERROR_LIMIT = 20_000
 RESULT_MESSAGE_LIMIT = 2_000
-SIGNATURE_MAX_CHARS = 500
-SIGNATURE_MAX_LINES = 5
-# The signature reads only the two ends of a long text, as the triage classifier does: dbt prints the failing
-# node's error last and the connector prints its cause first.
+# The signature reads only the two ends of a long text, as the triage classifier does (the same window and the
+# same marker between the ends): dbt prints the failing node's error last and the connector prints its cause first.
 SIGNATURE_WINDOW_CHARS = 20_000
 INCIDENT_ID_PREFIX = "inc-"
 # The run_results.json keys kept per failing result; the rest (timing, thread, compiled code) is noise or large.
@@ -66,10 +66,49 @@ _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 # Error signature
 # ---------------------------------------------------------------------------------------------------------------
 
-_ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]{0,32}[ -/]{0,8}[@-~]")
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]{0,32}[ -/]{0,8}[@-~]|\x1b[@-Z\\-_]")
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# What a JSON log line or an escaped string can still carry once its message is taken out: colour codes (with
+# or without their escape character), a CLI's box frame, escaped line breaks.
+_CARRIED_FORMATTING = re.compile(
+    r"\x1b\[[0-?]{0,32}[ -/]{0,8}[@-~]|\[(?:\d{1,3}(?:;\d{1,3}){0,4})?m|[\u2500-\u257f]"
+)
+# Escapes of a JSON or Python string left in the text: line breaks, quotes, ``\uXXXX`` (a box frame or a colour
+# code's escape character, as ``json.dumps`` writes them) and the escape character as Python and shells spell it.
+_LITERAL_ESCAPE = re.compile(
+    r"\\r\\n|\\[nrt\"']|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[0-9a-fA-F]{4}|\\x1[bB]|\\033"
+)
+_LITERAL_ESCAPES = {"\\r\\n": "\n", "\\n": "\n", "\\r": "\n", "\\t": " ", '\\"': '"', "\\'": "'"}
+# pytest's "E" before an empty line or a line indented deeper than the triage's prefix pattern reads.
+_PYTEST_PREFIX = re.compile(r"^E(?:[ \t]{1,64}|$)", re.MULTILINE)
+# dbt's lines about the whole run, whose counts and versions change with the project, not with the failure.
+_DBT_RUN_LINE = re.compile(
+    r"^[ \t]{0,16}(?:running with dbt=|registered adapter: |concurrency: |finished running |completed with \d"
+    r"|completed successfully|found \d{1,9} (?:models?|seeds?|snapshots?|sources?|data tests?|tests?|analys[ie]s"
+    r"|macros?|operations?|exposures?|metrics?|semantic models?|saved quer(?:y|ies)|unit tests?|groups?)\b)"
+    r"[^\n]{0,2000}$",
+    re.MULTILINE | re.IGNORECASE,
+)
 # dbt prefixes each log line with the wall-clock time; a line holding only that is a blank line.
 _LOG_TIME_PREFIX = re.compile(r"^[ \t]{0,8}\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[ \t]{1,8}|$)", re.MULTILINE)
-# Applied in order to lower-cased text; each pattern repeats only bounded character classes.
+_WHITESPACE = re.compile(r"\s+")
+# Query ids, hashes and long numbers that a wrap split inside a long word (a URL, a path), found again once the
+# whitespace is out; with what is left of them beside a placeholder, they become one "<id>".
+_SPLIT_VOLATILE: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r"(?<![0-9a-f])[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?![0-9a-f])"),
+        "<uuid>",
+    ),
+    (re.compile(r"(?<![0-9a-z])(?=[a-f]{0,127}\d)[0-9a-f]{16,128}(?![0-9a-z])"), "<hex>"),
+    (re.compile(r"(?<!\d)\d{10,30}(?!\d)"), "<n>"),
+    (
+        re.compile(
+            r"[0-9a-f-]{0,64}<(?:hex|uuid|n)>(?:[0-9a-f-]{0,64}<(?:hex|uuid|n)>){0,16}[0-9a-f-]{0,64}"
+        ),
+        "<id>",
+    ),
+)
+# Applied in order to the lower-cased text, its lines joined; each pattern repeats only bounded character classes.
 _VOLATILE: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(r"(?:/private)?/(?:tmp|var/folders/[^\s/]{1,64}/[^\s/]{1,64}/t)/[^\s/'\"(),:;]{1,255}"),
@@ -83,6 +122,8 @@ _VOLATILE: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     (re.compile(r"\brun_id=[^\s,'\")]{1,250}"), "run_id=<run_id>"),
     (re.compile(r"\btry_number=\d{1,9}"), "try_number=<n>"),
+    (re.compile(r"\battempt \d{1,9} of \d{1,9}\b"), "attempt n of n"),
+    (re.compile(r"\bjob \d{1,18}\b"), "job <n>"),
     (
         re.compile(
             r"\b\d{4}-\d{2}-\d{2}(?:[t ]\d{2}:\d{2}(?::\d{2})?(?:[.,]\d{1,9})?)?(?:z|[+-]\d{2}:?\d{2}(?!\d))?"
@@ -92,41 +133,76 @@ _VOLATILE: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b\d{8}t\d{6}(?:\.\d{1,9})?z?"), "<ts>"),
     (re.compile(r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d{1,9})?"), "<time>"),
     (
-        re.compile(r"\b\d{1,9}(?:\.\d{1,9})?[ \t]?(?:ms|s|secs?|seconds?|mins?|minutes?)\b"),
+        re.compile(r"\b\d{1,9}(?:\.\d{1,9})?[ \t]?(?:ms|s|secs?|seconds?|mins?|minutes?|hours?)\b"),
         "<duration>",
     ),
     (re.compile(r"\b0x[0-9a-f]{1,16}\b"), "<addr>"),
     (re.compile(r"\bpid[=: ]{1,2}\d{1,10}\b"), "pid=<n>"),
+    # Row counts of a failed test and dbt's tallies change from run to run of one failure.
     (re.compile(r"\bgot \d{1,18} results?\b"), "got n results"),
+    (re.compile(r"\b(fail|warn) \d{1,18}\b"), r"\1 n"),
+    (re.compile(r"\b(pass|warn|error|skip|no-op|total)=\d{1,9}\b"), r"\1=n"),
+    # dbt's progress position ("3 of 12 ERROR ..."), which depends on the threads' order.
+    (re.compile(r"\b\d{1,9} of \d{1,9} (?=start|ok|error|fail|pass|warn|skip|success|created)"), "n of n "),
     (re.compile(r"\btruncated \d{1,18} characters\b"), "truncated n characters"),
     (re.compile(r"\b[0-9a-f]{16,128}\b"), "<hex>"),
     (re.compile(r"\b\d{10,30}\b"), "<n>"),
+)
+# Log prefixes that a wrap moved off the start of a line (as they read once volatile parts are placeholders),
+# with dbt's time after them: Airflow 2 and 3, Kubernetes, `kubectl --prefix`, dbt's debug log.
+_CARRIED_PREFIX = re.compile(
+    r"(?:\[<ts>[^\]]{0,48}\] (?:\{[^{}]{0,160}\} )?[a-z]{4,8} - "
+    r"|<ts> (?:stdout|stderr) [fp] "
+    r"|\[pod/[^\]]{1,253}\] "
+    r"|(?:<time> )?\[(?:debug|info|warn|warning|error)\] \[[^\]]{1,80}\]: )"
+    r"(?:<time> )?"
+)
+# dbt's progress lines, whose order depends on the threads, and its closing tally, as they read once joined (a
+# wrap may have split them).
+_DBT_CHATTER = re.compile(
+    r"\bn of n (?:start|ok|error|fail|pass|warn|skip|success|created)\b[^\[\]]{0,400}\[[^\[\]]{0,80}\]"
+    r"|\bdone\. pass=n(?: (?:warn|error|skip|no-op|total)=n){0,6}"
 )
 _SPECIFIC_ERROR = re.compile(
     r"\b\d{6} \(\w{5}\)"
     r"|\b(?:binder|catalog|parser|conversion|constraint|dependency|compilation|database|runtime|parsing"
     r"|internal|programming|operational|integrity|data|invalid input|out of range|not implemented) error\b"
-    r"|\bsql compilation error\b|\bfailure in test\b|\bgot n results\b"
+    r"|\bsql compilation error\b|\b(?:failure|warning) in test\b|\bgot n results\b"
 )
 _ANY_ERROR = re.compile(r"error|exception|fail")
-_SPACES = re.compile(r"[ \t\r\f\v]+")
 
 
 def normalize_error_signature(error: str) -> str:
     r"""
-    Reduce an error text to the part that identifies the failure, so that retries of one failure match.
+    Reduce an error text to the part that identifies the failure, however it was carried and whenever it ran.
 
-    Only the first and last :data:`SIGNATURE_WINDOW_CHARS` characters are read. Terminal escapes, dbt's
-    log-time prefixes and literal ``\n`` escapes (an exception's repr) are undone; volatile parts become
-    placeholders: temp dirs (``/tmp/tmpab12cd/x.sql`` to ``<tmp>/x.sql``), Snowflake query ids and other UUIDs,
-    ``sfqid``, Airflow run ids, timestamps, dates, times, durations (``in 3.21s``), ``0x`` addresses, pids,
-    ``Got 3 results`` (to ``got n results``), long hex strings and long numbers. SQL ``line``/``position``
-    numbers are kept: they identify the failing expression.
+    Only the first and last :data:`SIGNATURE_WINDOW_CHARS` characters are read, as the triage classifier reads
+    them. Then, in order:
 
-    The signature starts at the first line with a specific error (a Snowflake code such as
-    ``000904 (42000)``, ``Binder Error``, ``Compilation Error``, ``Failure in test``...), else the first line
-    mentioning an error, exception or failure, else the first line; it takes up to :data:`SIGNATURE_MAX_LINES`
-    lines from there, stopping at a blank line.
+    * the capture channel's formatting goes: CRLF and lone CR line ends, terminal escapes and control
+      characters, and everything :func:`airflow_selfheal.core.triage.noise.normalise` removes (Airflow 2 and
+      3 task-log prefixes, Kubernetes prefixes, dbt debug-log prefixes, pytest's ``E``, JSON log lines,
+      colour codes whose escape was lost, literal ``\n`` escapes, CLI box characters), then the escaped line
+      breaks still left and dbt's ``10:11:12`` line prefixes;
+    * the lines are joined and each whitespace run becomes one space, so a message wrapped at any width reads
+      the same; the text is lower-cased;
+    * volatile parts become placeholders: temp dirs (``/tmp/tmpab12cd/x.sql`` to ``<tmp>/x.sql``), Snowflake
+      query ids and other UUIDs, ``sfqid``, Airflow run ids, try numbers, job ids, timestamps, dates, times,
+      durations (``in 3.21s``), ``0x`` addresses, pids, a test's row count (``Got 3 results``, ``FAIL 3``),
+      dbt's tallies (``PASS=2 ... TOTAL=3``) and progress position (``3 of 12``), truncation counts, long hex
+      strings and long numbers.
+
+    Kept on purpose, because they are the same on every run of one failure and tell failures apart: SQL
+    ``line``/``position`` numbers (they point at the failing expression; editing the model moves them, which
+    is worth a new incident) and a traceback's ``line`` numbers (they change only with the code). The logger's
+    own source line (``{subprocess.py:93}``) goes with the log prefix.
+
+    The signature starts at the first specific error (a Snowflake code such as ``000904 (42000)``, ``Binder
+    Error``, ``Database Error``, ``Failure in test``...), else at the word holding the first mention of an
+    error, exception or failure, else at the start; and it runs to the end of the text read. Nothing is cut
+    off: a detail after a blank line, or the end of a header longer than any limit, still tells two failures
+    apart. Whitespace does not count in the fingerprint (:func:`compute_fingerprint`), so a line wrapped
+    inside a word is the same failure too.
 
     .. code-block:: python
 
@@ -137,32 +213,54 @@ def normalize_error_signature(error: str) -> str:
         #  error: error line 3 at position 4 invalid identifier 'email'"
 
     :param error: the error text, redacted.
-    :return: the lower-cased signature, at most :data:`SIGNATURE_MAX_CHARS` characters; empty for an empty text.
+    :return: the lower-cased signature on one line; empty for a text without words.
     """
+    # Imported here: the triage package is not needed to parse a DAG that imports this module.
+    from airflow_selfheal.core.triage.noise import normalise
+
     if len(error) > 2 * SIGNATURE_WINDOW_CHARS:
-        error = error[:SIGNATURE_WINDOW_CHARS] + "\n\n" + error[-SIGNATURE_WINDOW_CHARS:]
-    text = _ANSI_ESCAPE.sub("", error).replace("\\r\\n", "\n").replace("\\n", "\n").replace("\\t", " ")
-    text = _LOG_TIME_PREFIX.sub("", text).lower()
+        error = error[:SIGNATURE_WINDOW_CHARS] + "\n...\n" + error[-SIGNATURE_WINDOW_CHARS:]
+    text, _ = normalise(_clean(error))
+    # Once more: a JSON log line's message or an escaped string decoded only now.
+    text = _LITERAL_ESCAPE.sub(_unescaped, text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # Its escape characters are alone by now (the colour code went first): drop them, not the letter after.
+    text = _CONTROL_CHARS.sub("", _CARRIED_FORMATTING.sub("", text))
+    text = _DBT_RUN_LINE.sub("", _LOG_TIME_PREFIX.sub("", _PYTEST_PREFIX.sub("", text)))
+    text = _WHITESPACE.sub(" ", text).lower()
     for pattern, placeholder in _VOLATILE:
         text = pattern.sub(placeholder, text)
-    lines = [_SPACES.sub(" ", line).strip() for line in text.splitlines()]
-    start = _first_line(lines, _SPECIFIC_ERROR)
-    if start is None:
-        start = _first_line(lines, _ANY_ERROR)
-    if start is None:
-        start = next((index for index, line in enumerate(lines) if line), None)
-    if start is None:
-        return ""
-    picked: list[str] = []
-    for line in lines[start:]:
-        if not line or len(picked) == SIGNATURE_MAX_LINES:
-            break
-        picked.append(line)
-    return " ".join(picked)[:SIGNATURE_MAX_CHARS].strip()
+    text = _CARRIED_PREFIX.sub("", text)
+    found = _SPECIFIC_ERROR.search(text)
+    if found is not None:
+        start = found.start()
+    elif (found := _ANY_ERROR.search(text)) is not None:
+        # From the start of the word: "AirflowException: x" and "ValueError: x" stay apart.
+        start = text.rfind(" ", 0, found.start()) + 1
+    else:
+        start = 0
+    # The chatter is dropped after the start only: a progress line can be the one error line there is.
+    signature = _DBT_CHATTER.sub(lambda chatter: "" if chatter.start() else chatter.group(), text[start:])
+    return _WHITESPACE.sub(" ", signature).strip()
 
 
-def _first_line(lines: list[str], pattern: re.Pattern[str]) -> int | None:
-    return next((index for index, line in enumerate(lines) if pattern.search(line)), None)
+def _unescaped(found: re.Match[str]) -> str:
+    escape = found.group()
+    if escape in _LITERAL_ESCAPES:
+        return _LITERAL_ESCAPES[escape]
+    if not escape.startswith("\\u"):
+        return ""  # the terminal's escape character
+    if len(escape) == 12:  # a surrogate pair: one character beyond the BMP
+        high, low = int(escape[2:6], 16), int(escape[8:], 16)
+        return chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
+    code = int(escape[2:], 16)
+    return escape if 0xD800 <= code < 0xE000 else chr(code)
+
+
+def _clean(text: str) -> str:
+    """One line end (LF), no terminal escapes, no control characters."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL_CHARS.sub("", _ANSI_ESCAPE.sub("", text))
 
 
 def compute_fingerprint(
@@ -171,7 +269,9 @@ def compute_fingerprint(
     """
     The dedup key of a failure: sha256 over ``[pipeline, sorted unique node ids, error_signature]``.
 
-    The three are serialised as a compact JSON array (``ensure_ascii=False``, no spaces) and hashed as UTF-8.
+    The three are serialised as a compact JSON array (``ensure_ascii=False``, no spaces) and hashed as UTF-8,
+    with every whitespace character taken out of the signature: a message a terminal wrapped inside a word, or
+    after a hyphen, is the same failure. The whole signature is hashed, however long.
     Run id, try number and time are deliberately left out. So is the task id of a dbt failure (the node names
     it); a failure outside dbt names no node, so its task is appended (``failed_task``) and another task failing
     with the same error is another incident.
@@ -182,11 +282,28 @@ def compute_fingerprint(
     :param failed_task: the failed task's id, for a failure outside dbt; None for a dbt node's failure.
     :return: 64 lower-case hex characters.
     """
-    parts: list[Any] = [pipeline, sorted(set(node_ids)), error_signature]
+    parts: list[Any] = [pipeline, sorted(set(node_ids)), signature_key(error_signature)]
     if failed_task is not None:
         parts.append({"task": failed_task})
     canonical = json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    # "surrogatepass": a text decoded with surrogateescape (undecodable bytes of a log) still hashes.
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def signature_key(error_signature: str) -> str:
+    """
+    What of a signature is compared: the signature without whitespace.
+
+    A wrap inside a long word (a URL, a path) leaves a space in it; once the whitespace is out, a query id or a
+    hash it split is a placeholder again.
+
+    :param error_signature: from :func:`normalize_error_signature`.
+    :return: the signature with every whitespace character removed and split UUIDs and hashes replaced.
+    """
+    key = _WHITESPACE.sub("", error_signature)
+    for pattern, placeholder in _SPLIT_VOLATILE:
+        key = pattern.sub(placeholder, key)
+    return key
 
 
 def incident_id_for(fingerprint: str) -> str:

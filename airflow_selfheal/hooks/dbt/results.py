@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_selfheal.core.incident import normalize_error_signature, signature_key
 from airflow_selfheal.core.redaction import redact, truncate
 
 if TYPE_CHECKING:
@@ -122,12 +123,22 @@ class ValidationResult:
         """
         A stable hash of what failed and how; the same signature twice means the fix loop is stuck.
 
-        :return: 16 hex digits; the clone name, case and whitespace do not change it.
+        Each message is read as an incident's error signature is
+        (:func:`~airflow_selfheal.core.incident.normalize_error_signature`), so that two attempts failing the
+        same way match although their query ids, durations, temp dirs or log formatting differ.
+
+        :return: 16 hex digits; the clone name (in any case), case, whitespace and volatile parts do not change
+            it.
         """
-        parts = [self.error or ""]
+        clone = re.compile(re.escape(self.target_database), re.IGNORECASE) if self.target_database else None
+
+        def key(text: str | None) -> str:
+            text = text or ""
+            return signature_key(normalize_error_signature(clone.sub("<clone>", text) if clone else text))
+
+        parts = [key(self.error)]
         for failure in sorted(self.failures, key=lambda node: node.unique_id):
-            message = (failure.message or "").replace(self.target_database, "<clone>")
-            parts.append(f"{failure.unique_id}|{failure.status}|{' '.join(message.lower().split())}")
+            parts.append(f"{failure.unique_id}|{failure.status}|{key(failure.message)}")
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:

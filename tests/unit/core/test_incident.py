@@ -8,7 +8,6 @@ import pytest
 
 from airflow_selfheal.core.incident import (
     RUN_RESULT_KEYS,
-    SIGNATURE_MAX_CHARS,
     DbtNodeRef,
     Incident,
     build_incident,
@@ -145,14 +144,13 @@ class TestNormalizeErrorSignature:
         assert 'referenced column "customer_email" not found' in signature
         assert "\\n" not in signature
 
-    def test_capped_and_lowercase(self) -> None:
+    def test_whole_and_lowercase(self) -> None:
         signature = normalize_error_signature("Compilation Error " + "X" * 5000)
-        assert len(signature) == SIGNATURE_MAX_CHARS
-        assert signature == signature.lower()
+        assert signature == "compilation error " + "x" * 5000
 
-    def test_stops_at_blank_line(self) -> None:
-        signature = normalize_error_signature("Failure in test t\n  Got 1 result\n\nunrelated trailer")
-        assert signature == "failure in test t got n results"
+    def test_reads_past_a_blank_line(self) -> None:
+        signature = normalize_error_signature("Failure in test t\n  Got 1 result\n\nthe detail")
+        assert signature == "failure in test t got n results the detail"
 
     def test_without_error_words_takes_the_first_line(self) -> None:
         assert normalize_error_signature("\n\n  Something Odd\nnext") == "something odd next"

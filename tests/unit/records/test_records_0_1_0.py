@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import fnmatch
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from airflow_selfheal.core.drift import SchemaSnapshot
+from airflow_selfheal.core.incident import build_incident
 from airflow_selfheal.core.pages.render import Page
 from airflow_selfheal.core.schema import CURRENT, RecordVersionError, check
 from airflow_selfheal.hooks.artifacts import ArtifactStore
@@ -80,6 +82,34 @@ def test_the_incident_and_its_occurrences(old_store: ArtifactStore) -> None:
     assert [item.incident_id for item in incidents.list()] == [INCIDENT]
     occurrences = incidents.occurrences(INCIDENT)
     assert [(o["try_number"], o.get("source")) for o in occurrences] == [(1, None), (2, "backstop")]
+
+
+def test_the_fingerprint_is_read_as_stored_not_recomputed(old_store: ArtifactStore) -> None:
+    stored = old_store.read_json(f"incidents/{INCIDENT}/incident.json")
+    incident = IncidentStore(old_store).get(INCIDENT)
+    assert (incident.fingerprint, incident.error_signature) == (
+        stored["fingerprint"],
+        stored["error_signature"],
+    )
+
+    # Today's signature of the same error reads past the blank line 0.1.0 stopped at, so the next occurrence of
+    # this failure is a new incident (and pages once more); the old one stays readable as it is.
+    again = build_incident(
+        pipeline=incident.pipeline,
+        run_id="manual__2026-03-02T06:00:00+00:00",
+        task_id=incident.task_id,
+        try_number=1,
+        nodes=incident.nodes,
+        error=incident.error,
+        failed_at=datetime(2026, 3, 2, 6, tzinfo=timezone.utc),
+        environment=incident.environment,
+    )
+    assert again.error_signature.startswith(incident.error_signature)
+    assert "line 1: ... order_id" in again.error_signature
+    assert again.fingerprint != incident.fingerprint
+    incidents = IncidentStore(old_store)
+    assert incidents.save(again) is True
+    assert [item.incident_id for item in incidents.list()] == [again.incident_id, INCIDENT]
 
 
 def test_the_audit_trail(old_store: ArtifactStore) -> None:
