@@ -74,7 +74,7 @@ class AuditLog:
         if not isinstance(incident_id, str) or not _INCIDENT_ID.fullmatch(incident_id):
             raise ValueError(
                 f"incident id {incident_id!r} must be letters, digits, '_' and '-' (at most 128), "
-                "e.g. 'inc-0123456789abcdef'"
+                "e.g. 'inc-0123456789abcdef': list them with `airflow-selfheal incidents list`"
             )
         self.incident_id = incident_id
         self.store = store or ArtifactStore()
@@ -155,10 +155,17 @@ class AuditLog:
         except ValueError as exc:
             raise self.store.corrupt(relative, f"is not an audit record ({exc})") from exc
         for field, kind in (("step", str), ("status", str), ("at", str), ("seq", int)):
-            if not isinstance(entry.get(field), kind):
+            if not isinstance(entry.get(field), kind) or isinstance(entry.get(field), bool):
                 raise self.store.corrupt(
                     relative, f"is not an audit record (its {field!r} is missing or invalid)"
                 )
+        if not _is_aware_time(entry["at"]):
+            raise self.store.corrupt(
+                relative,
+                f"is not an audit record (its 'at' {entry['at']!r:.60} is not an ISO-8601 time with a zone)",
+            )
+        if entry.get("details") is not None and not isinstance(entry["details"], dict):
+            raise self.store.corrupt(relative, "is not an audit record (its 'details' is not an object)")
         return entry
 
     def summary(self) -> dict[str, Any]:
@@ -239,6 +246,13 @@ class AuditLog:
                 "  " + "  ".join(columns) + "  " + "  ".join(part for part in (extra, details) if part)
             )
         return "\n".join(line.rstrip() for line in lines)
+
+
+def _is_aware_time(value: str) -> bool:
+    try:
+        return datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
 
 
 def _seconds(start: str, end: str) -> float:

@@ -29,7 +29,11 @@ from airflow_selfheal.hooks.artifacts import ArtifactStore
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from airflow_selfheal.core.drift import SchemaSnapshot
+
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+#: What every acceptance record holds (as text); ``drift history`` prints them all.
+_ACCEPTANCE_FIELDS = ("version", "accepted_by", "accepted_at", "reason")
 #: Fresh names tried when a new record's name is taken (two writers in the same microsecond, same random part).
 MAX_NAME_ATTEMPTS = 5
 
@@ -60,7 +64,10 @@ class BaselineStore:
 
     def __init__(self, name: str, store: ArtifactStore | None = None) -> None:
         if not _NAME.match(name):
-            raise ValueError(f"baseline name {name!r} must be 1-100 letters, digits, '_', '.' or '-'")
+            raise ValueError(
+                f"baseline name {name!r} must be 1-100 letters, digits, '_', '.' or '-': pass the name the "
+                "baseline was recorded under (`airflow-selfheal drift snapshot NAME`)"
+            )
         self.name = name
         self.store = store or ArtifactStore()
         self.prefix = f"baselines/{name}"
@@ -82,6 +89,11 @@ class BaselineStore:
 
     def snapshot(self, version: str) -> dict[str, Any]:
         """A stored snapshot by version id."""
+        if not isinstance(version, str) or not _NAME.match(version):
+            raise BaselineError(
+                f"{version!r} is not a version id (letters, digits, '_', '.' and '-'). "
+                f"List them with `airflow-selfheal drift history {self.name}`."
+            )
         relative = f"{self.prefix}/snapshots/{version}.json"
         if not self.store.exists(relative):
             raise BaselineError(
@@ -111,21 +123,31 @@ class BaselineStore:
         return record
 
     def history(self) -> list[dict[str, Any]]:
-        """Acceptance records, oldest first."""
+        """
+        Acceptance records, oldest first.
+
+        :raises BaselineError: naming a malformed record (not an object, or without its ``version``,
+            ``accepted_by``, ``accepted_at`` or ``reason`` text) and the commands that recover.
+        """
         records = []
         for name in self.store.list(f"{self.prefix}/accepted"):
             relative = f"{self.prefix}/accepted/{name}"
+            data = self.store.read_json(relative)
             try:
-                record = check(
-                    self.store.read_json(relative), "baseline_acceptance", self.store.url(relative)
-                )
+                record = check(data, "baseline_acceptance", self.store.url(relative))
             except ValueError:
                 record = {}
-            if "version" not in record:
+            missing = [field for field in _ACCEPTANCE_FIELDS if not isinstance(record.get(field), str)]
+            if missing:
+                problem = (
+                    f"its {', '.join(map(repr, missing))} {'is' if len(missing) == 1 else 'are'} missing or not text"
+                    if isinstance(data, dict)
+                    else f"it is a JSON {type(data).__name__}, not an object"
+                )
                 raise BaselineError(
-                    f"acceptance record {self.prefix}/accepted/{name} is malformed. Recovery: "
-                    f"`airflow-selfheal artifacts quarantine {self.prefix}/accepted/{name}`, then re-accept "
-                    f"with `airflow-selfheal drift accept {self.name} <version>`."
+                    f"acceptance record {relative} is malformed ({problem}). Recovery: `airflow-selfheal "
+                    f"artifacts quarantine {relative}`, then re-accept with `airflow-selfheal drift accept "
+                    f"{self.name} <version>`."
                 )
             records.append(record)
         return records
@@ -137,6 +159,29 @@ class BaselineStore:
             return None
         version = str(history[-1]["version"])
         return version, self.snapshot(version)
+
+    def current_snapshot(self) -> tuple[str, SchemaSnapshot] | None:
+        """
+        The accepted baseline as ``(version, SchemaSnapshot)``, or None if none was ever accepted.
+
+        :raises ArtifactCorruptError: naming the snapshot record when it is not a schema snapshot, with the
+            commands that recover.
+        """
+        from airflow_selfheal.core.drift import SchemaSnapshot
+
+        current = self.current()
+        if current is None:
+            return None
+        version, data = current
+        try:
+            return version, SchemaSnapshot.from_dict(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            problem = f"its {exc.args[0]!r} is missing" if isinstance(exc, KeyError) else str(exc)
+            raise self.store.corrupt(
+                f"{self.prefix}/snapshots/{version}.json",
+                f"is not a schema snapshot ({problem})",
+                then=f"accept another version with `airflow-selfheal drift accept {self.name} <version>`",
+            ) from exc
 
     def versions(self) -> list[str]:
         """Every recorded snapshot version, oldest first."""

@@ -170,6 +170,8 @@ class IncidentStore:
         """
         relative = self.incident_path(incident_id)
         if not self.store.exists(relative):
+            if self.store.is_folder(relative):
+                raise self.store.folder_in_place(relative)
             raise IncidentNotFoundError(
                 f"no incident {incident_id} under {self.store.root}; "
                 "list them with `airflow-selfheal incidents list`"

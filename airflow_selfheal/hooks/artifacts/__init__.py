@@ -102,8 +102,12 @@ class ArtifactStore:
         A record's content.
 
         :raises FileNotFoundError: naming the record, when it does not exist.
+        :raises ArtifactCorruptError: when a folder is where the record should be.
         """
-        return self.backend.read(_key(relative))
+        try:
+            return self.backend.read(_key(relative))
+        except IsADirectoryError:
+            raise self.folder_in_place(relative) from None
 
     def read_text(self, relative: str, encoding: str = "utf-8") -> str:
         """
@@ -135,6 +139,12 @@ class ArtifactStore:
         """Whether the record exists."""
         return self.backend.exists(_key(relative))
 
+    def is_folder(self, relative: str) -> bool:
+        """Whether a folder is at this path (where a record may have been expected)."""
+        key = _key(relative)
+        parent, _, name = key.rpartition("/")
+        return name in self.backend.folders(parent)
+
     def list(self, folder: str) -> builtins.list[str]:
         """Names of the ``.json`` records directly in ``folder``, sorted; an absent folder is empty."""
         return [name for name in self.list_all(folder) if name.endswith(".json")]
@@ -151,28 +161,67 @@ class ArtifactStore:
         """Where the record is, for messages: ``file:///...`` or ``s3://bucket/...``."""
         return self.backend.url(_key(relative))
 
+    def relative(self, location: str) -> str:
+        """
+        A record's path under the root, from that path or from its URL.
+
+        :param location: ``incidents/<id>/incident.json``, or ``file:///...``/``s3://...`` under the root.
+        :return: the path under the root.
+        :raises ValueError: for a URL outside the root.
+        """
+        if "://" not in location:
+            return location
+        root = self.root.rstrip("/") + "/"
+        if not location.startswith(root):
+            raise ValueError(f"{location} is not under the artifacts root {self.root}: pass a path under it")
+        return location[len(root) :]
+
     # -- recovery --------------------------------------------------------------------------------------------
 
-    def corrupt(self, relative: str, problem: str) -> ArtifactCorruptError:
+    def corrupt(self, relative: str, problem: str, then: str | None = None) -> ArtifactCorruptError:
         """
         The error for an unreadable record: where it is, what is wrong, and the command that moves it aside.
 
         :param relative: the record's path under the root.
         :param problem: what is wrong, e.g. ``is not an incident (...)``.
+        :param then: what to do after moving it aside, e.g. ``accept another version with `...```.
         """
+        after = f", then {then}" if then else " to continue without it"
         return ArtifactCorruptError(
             f"{self.url(relative)} {problem}. Nothing was changed. Inspect it, then move it aside "
-            f"(`airflow-selfheal artifacts quarantine {relative}`) to continue without it."
+            f"(`airflow-selfheal artifacts quarantine {relative}`){after}."
+        )
+
+    def folder_in_place(self, relative: str) -> ArtifactCorruptError:
+        """The error for a folder found where a record should be: no reader made it, so no command moves it."""
+        return ArtifactCorruptError(
+            f"{self.url(relative)} is a folder where a record should be. Nothing was changed. airflow-selfheal "
+            "never makes one there: look inside, then move it out of the artifacts root to continue without it."
         )
 
     def quarantine(self, relative: str) -> str:
         """
         Move an unreadable record aside: to ``<name>.corrupt`` (or ``<name>.corrupt-2`` ... if taken).
 
+        The new name is created exclusively, so an earlier quarantined copy is never overwritten.
+
+        :param relative: the record's path under the root, or its URL (as an error message names it).
         :return: the new location's URL.
         :raises FileNotFoundError: when the record does not exist.
+        :raises ValueError: when the path is a folder, or a URL outside the root.
         """
+        relative = self.relative(relative)
         key = _key(relative)
+        if not self.backend.exists(key):
+            if self.is_folder(relative):
+                raise ValueError(
+                    f"{self.url(relative)} is a folder, not a record: quarantine the unreadable record in it, "
+                    "by the path its error message names"
+                )
+            raise FileNotFoundError(
+                f"{self.url(relative)} does not exist, so there is nothing to quarantine: pass the record's path "
+                f"under the artifacts root {self.root}, as its error message names it"
+            )
         data = self.backend.read(key)
         for number in range(1, MAX_QUARANTINE_NAMES + 1):
             target = f"{key}.corrupt" if number == 1 else f"{key}.corrupt-{number}"
@@ -211,9 +260,15 @@ def _key(relative: str) -> str:
         raise TypeError(f"artifact path must be a string, got {type(relative).__name__}")
     parts = [part for part in relative.split("/") if part]
     if any(part in (".", "..") for part in parts):
-        raise ValueError(f"artifact path {relative!r} must not contain '.' or '..'")
+        raise ValueError(
+            f"artifact path {relative!r} must not contain '.' or '..': pass a path under the artifacts root, "
+            "e.g. incidents/<incident id>/incident.json"
+        )
     if not parts:
-        raise ValueError("artifact path must name a record under the root, got an empty path")
+        raise ValueError(
+            "artifact path must name a record under the root, got an empty path: pass e.g. "
+            "incidents/<incident id>/incident.json"
+        )
     return "/".join(parts)
 
 

@@ -42,9 +42,14 @@ class LocalBackend:
     def create(self, key: str, data: bytes) -> bool:
         """Write a temporary file, then hard-link it to the record's name; False when the name exists."""
         target = self._file(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}{_TEMP_SUFFIX}")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except (FileExistsError, NotADirectoryError):
+            raise self._not_a_folder(key) from None
+        except PermissionError:
+            raise self._denied(key, "written") from None
         try:
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(data)
@@ -67,12 +72,23 @@ class LocalBackend:
             temporary.unlink(missing_ok=True)
 
     def read(self, key: str) -> bytes:
-        """The file's bytes."""
+        """
+        The file's bytes.
+
+        :raises FileNotFoundError: when there is no file, :class:`IsADirectoryError` when a folder is in its place.
+        :raises ArtifactStoreError: when it may not be read, or the root is not a folder.
+        """
         path = self._file(key)
         try:
             return path.read_bytes()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        except IsADirectoryError:
+            raise IsADirectoryError(f"{self.url(key)} is a folder, not a record") from None
+        except NotADirectoryError:
+            raise self._not_a_folder(key) from None
+        except FileNotFoundError:
             raise FileNotFoundError(f"{self.url(key)} does not exist") from None
+        except PermissionError:
+            raise self._denied(key, "read") from None
 
     def exists(self, key: str) -> bool:
         """Whether the file exists."""
@@ -90,8 +106,39 @@ class LocalBackend:
         try:
             with os.scandir(self._file(folder)) as entries:
                 return [entry for entry in entries if not entry.name.startswith(".")]
-        except (FileNotFoundError, NotADirectoryError):
+        except FileNotFoundError:
             return []
+        except NotADirectoryError:
+            if not self._root_is_a_folder():
+                raise self._not_a_folder(folder) from None
+            return []
+        except PermissionError:
+            raise self._denied(folder, "listed") from None
+
+    def _root_is_a_folder(self) -> bool:
+        """Whether the root is a folder, or can become one (nothing on its path is a file)."""
+        path = self.directory
+        while not path.exists():
+            path = path.parent
+        return path.is_dir()
+
+    def _not_a_folder(self, key: str) -> ArtifactStoreError:
+        if not self._root_is_a_folder():
+            return ArtifactStoreError(
+                f"artifacts root {self.root} is not a folder (a file is in its place): point [selfheal] "
+                "artifacts_root at a folder, or move that file away"
+            )
+        return ArtifactStoreError(
+            f"artifacts root {self.root}: a file is in the way of {self.url(key)} (one of its folders is a file); "
+            "move that file out of the artifacts root"
+        )
+
+    def _denied(self, key: str, action: str) -> ArtifactStoreError:
+        return ArtifactStoreError(
+            f"artifacts root {self.root}: {self.url(key)} cannot be {action} (permission denied). Fix: let the "
+            "user running airflow-selfheal read and write the artifacts root (e.g. `chown -R` it to the Airflow "
+            "workers' user), or run as that user"
+        )
 
     def delete(self, key: str) -> None:
         """Remove the file."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import re
 import threading
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -194,6 +195,33 @@ class TestRecord:
             ArtifactCorruptError, match=r"triage\.json is not an audit record .*'step'.*quarantine"
         ):
             AuditLog(INCIDENT, store).entries()
+
+    @pytest.mark.parametrize(
+        ("fields", "problem"),
+        [
+            pytest.param(
+                {"at": "yesterday"}, "its 'at' 'yesterday' is not an ISO-8601 time with a zone", id="time"
+            ),
+            pytest.param(
+                {"at": "2025-03-01T09:30:00"},
+                "its 'at' '2025-03-01T09:30:00' is not an ISO-8601 time with a zone",
+                id="naive-time",
+            ),
+            pytest.param({"details": [1]}, "its 'details' is not an object", id="details"),
+            pytest.param({"seq": True}, "its 'seq' is missing or invalid", id="seq"),
+        ],
+    )
+    def test_a_record_with_a_field_of_the_wrong_kind_is_corrupt(
+        self, store: ArtifactStore, fields: dict[str, object], problem: str
+    ) -> None:
+        # Before, these raised TypeError or AttributeError from the summary, with no file named.
+        entry = {"seq": 1, "step": "triage", "status": "done", "at": "2025-03-01T09:30:00+00:00", **fields}
+        store.create_json(f"audit/{INCIDENT}/000001-20250301T093000000000Z-triage.json", entry)
+
+        with pytest.raises(
+            ArtifactCorruptError, match=rf"triage\.json is not an audit record \({re.escape(problem)}"
+        ):
+            AuditLog(INCIDENT, store).summary()
 
 
 class TestSummary:

@@ -50,6 +50,51 @@ class TestBaselineStore:
             baselines.current()
         assert baselines.versions() == [version]
 
+    @pytest.mark.parametrize(
+        ("record", "problem"),
+        [
+            pytest.param(
+                {"version": "v1"}, "its 'accepted_by', 'accepted_at', 'reason' are missing", id="fields"
+            ),
+            pytest.param(
+                {"version": 1, "accepted_by": "a", "accepted_at": "t", "reason": "r"},
+                "its 'version' is",
+                id="type",
+            ),
+            pytest.param([], "it is a JSON list, not an object", id="list"),
+        ],
+    )
+    def test_a_malformed_acceptance_names_the_record_and_the_fix(
+        self, baselines: BaselineStore, record: object, problem: str
+    ) -> None:
+        # Before, `drift history` printed "error: 'accepted_by'" (a KeyError's repr).
+        baselines.store.create_json("baselines/shop_raw/accepted/v1.json", record)
+        with pytest.raises(BaselineError, match=rf"accepted/v1\.json is malformed \({problem}.*quarantine"):
+            baselines.history()
+
+    def test_a_snapshot_that_is_not_one_names_the_record_and_the_fix(self, baselines: BaselineStore) -> None:
+        version = baselines.record({"captured_at": "2026-03-01T06:00:00+00:00"}, "e" * 64)
+        baselines.accept(version, accepted_by="dag", reason="initial")
+        with pytest.raises(
+            ArtifactCorruptError,
+            match=rf"snapshots/{version}\.json is not a schema snapshot \(its 'tables' is missing\).*"
+            r"quarantine.*then accept another version with `airflow-selfheal drift accept shop_raw",
+        ):
+            baselines.current_snapshot()
+
+    def test_the_current_snapshot_is_a_schema_snapshot(self, baselines: BaselineStore) -> None:
+        assert baselines.current_snapshot() is None
+        snapshot = {"tables": [], "captured_at": "2026-03-01T06:00:00+00:00", "source": "information_schema"}
+        version = baselines.record(snapshot, "f" * 64)
+        baselines.accept(version, accepted_by="dag", reason="initial")
+        current = baselines.current_snapshot()
+        assert current is not None
+        assert (current[0], current[1].tables) == (version, ())
+
+    def test_a_version_that_is_a_path_is_refused(self, baselines: BaselineStore) -> None:
+        with pytest.raises(BaselineError, match=r"'\.\./x' is not a version id"):
+            baselines.snapshot("../x")
+
     def test_bad_name(self, tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="baseline name"):
             BaselineStore("../x", ArtifactStore(root=str(tmp_path), conn_id=""))
