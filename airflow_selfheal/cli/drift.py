@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import getpass
+import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_selfheal.cli.inputs import table_name
 from airflow_selfheal.cli.output import emit, print_json
 
 if TYPE_CHECKING:
@@ -12,24 +15,61 @@ if TYPE_CHECKING:
 
 
 def _capture(args: argparse.Namespace) -> tuple[Any, list[tuple[str, str, str]]]:
+    from airflow.providers.common.compat.sdk import AirflowNotFoundException
+
     from airflow_selfheal.hooks.schemas import capture_snapshot, connection_database, resolve_targets
     from airflow_selfheal.hooks.snowflake import SelfhealSnowflakeHook
 
+    # The arguments first: a wrong one is reported without waiting for the warehouse.
+    if args.manifest:
+        _check_manifest(Path(args.manifest))
+    elif not args.tables:
+        raise ValueError(
+            "name the tables to watch: pass --manifest target/manifest.json (its sources) or "
+            "--tables DB.SCHEMA.TABLE ..."
+        )
     hook = SelfhealSnowflakeHook(snowflake_conn_id=args.conn_id)
+    try:
+        database = connection_database(hook)
+    except AirflowNotFoundException:
+        raise ValueError(
+            f"the Snowflake connection {args.conn_id!r} is not defined: pass --conn-id with one that is, or "
+            f"define it (AIRFLOW_CONN_{args.conn_id.upper()} or `airflow connections add {args.conn_id}`)"
+        ) from None
     targets = resolve_targets(
-        manifest_path=args.manifest, tables=args.tables or None, default_database=connection_database(hook)
+        manifest_path=args.manifest, tables=args.tables or None, default_database=database
     )
     return capture_snapshot(hook, targets), targets
 
 
+def _check_manifest(path: Path) -> None:
+    """Refuse a --manifest that is no dbt manifest, naming what it is instead."""
+    from airflow_selfheal.cli.inputs import artifact_kind, other_artifact, read_text_input
+    from airflow_selfheal.core.manifest import check_manifest
+
+    text = read_text_input(path, expected="target/manifest.json (run `dbt parse` to write it)")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}): run `dbt parse` to write "
+            "target/manifest.json again, then pass it"
+        ) from None
+    refused = other_artifact(path, artifact_kind(data), "manifest")
+    if refused is not None:
+        raise refused
+    check_manifest(data, str(path))
+
+
 def cmd_drift_check(args: argparse.Namespace) -> int:
     """Compare live schemas with the accepted baseline."""
-    from airflow_selfheal.core.drift import SchemaSnapshot, diff_snapshots
+    from airflow_selfheal.core.drift import diff_snapshots
     from airflow_selfheal.records.baselines import BaselineStore
 
+    # The baseline before the warehouse: a broken one is reported without a connection.
+    current = BaselineStore(args.baseline).current_snapshot()
     snapshot, targets = _capture(args)
-    current = BaselineStore(args.baseline).current()
-    baseline = SchemaSnapshot.from_dict(current[1]) if current else None
+    baseline = current[1] if current else None
     report = diff_snapshots(baseline, snapshot, expected_tables=[".".join(t) for t in targets])
     if args.json:
         print_json({**report.to_dict(), "baseline_version": current and current[0]})
@@ -50,8 +90,8 @@ def cmd_drift_snapshot(args: argparse.Namespace) -> int:
     """Record a snapshot; accept it with --accept."""
     from airflow_selfheal.records.baselines import BaselineStore
 
-    snapshot, _ = _capture(args)
     baselines = BaselineStore(args.baseline)
+    snapshot, _ = _capture(args)
     version = baselines.record(snapshot.to_dict(), snapshot.content_hash)
     emit(f"recorded {version} ({len(snapshot.tables)} tables)")
     if args.accept:
@@ -100,7 +140,10 @@ def add_drift_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         sub.add_argument("--conn-id", default="snowflake_default", help="Snowflake connection id")
         sub.add_argument("--manifest", help="dbt manifest.json whose sources are watched")
         sub.add_argument(
-            "--tables", nargs="*", help="DB.SCHEMA.TABLE names instead of the manifest's sources"
+            "--tables",
+            nargs="*",
+            type=table_name,
+            help="DB.SCHEMA.TABLE (or SCHEMA.TABLE) names instead of the manifest's sources",
         )
         return sub
 

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_selfheal.cli.inputs import ARTIFACT_NAMES, percent, positive_int
 from airflow_selfheal.cli.output import emit, print_json
 from airflow_selfheal.records.incidents import (
     FAILED_STATUSES,
@@ -36,13 +37,17 @@ if TYPE_CHECKING:
 
 
 def triage_run_results(
-    run_results: Mapping[str, Any], *, drift_events: Sequence[Mapping[str, Any]] = ()
+    run_results: Mapping[str, Any],
+    *,
+    drift_events: Sequence[Mapping[str, Any]] = (),
+    origin: str = "the file",
 ) -> list[dict[str, Any]]:
     """
     Classify every failed result of a ``run_results.json``.
 
     :param run_results: the parsed file.
     :param drift_events: drift event dicts to correlate with the errors.
+    :param origin: where it was read from, for messages.
     :return: per failed result, ``unique_id`` and ``status`` followed by the triage's ``to_dict()``.
     :raises ValueError: when it has no ``results`` list, i.e. it is not a ``run_results.json``.
     """
@@ -50,7 +55,11 @@ def triage_run_results(
 
     results = run_results.get("results")
     if not isinstance(results, list):
-        raise ValueError("not a dbt run_results.json: no 'results' list")
+        found = "none" if results is None else f"a {type(results).__name__}"
+        raise ValueError(
+            f"{origin} is not a dbt run_results.json (its 'results' is {found}, not a list): "
+            "pass target/run_results.json"
+        )
     classified = []
     for result in results:
         if not isinstance(result, dict) or str(result.get("status")).lower() not in FAILED_STATUSES:
@@ -60,7 +69,8 @@ def triage_run_results(
         message = str(result.get("message") or "")
         if resource_type == "test":
             # dbt's message for a failed test is only "Got 3 results, ..."; its log names the test first.
-            message = f"Failure in test {unique_id.split('.')[2]}\n{message}"
+            parts = unique_id.split(".")
+            message = f"Failure in test {parts[2] if len(parts) > 2 else unique_id}\n{message}"
         triage = classify(
             message, resource_type=resource_type, status=str(result.get("status")), drift_events=drift_events
         )
@@ -72,44 +82,50 @@ def triage_file(path: str | Path, *, drift_events: Sequence[Mapping[str, Any]] =
     """
     Classify a ``run_results.json`` (each failed result) or a log file (as one failure).
 
-    A file is read as run results when it parses as a JSON object with a ``results`` list; anything else is a
-    log, of which only the first and last :data:`LOG_WINDOW_BYTES` bytes are read.
+    A file is read as run results when it parses as a JSON object with a ``results`` list; another dbt
+    artifact (a manifest, ``sources.json``, a catalog), a JSON array or any other ``.json`` file is refused by
+    name, and so is a file that is empty, binary or not text. Anything else is a log, of which only the first and
+    last :data:`LOG_WINDOW_BYTES` bytes are read. UTF-8 (with or without a byte order mark), UTF-16 and UTF-32
+    are read.
 
     :param path: the file.
     :param drift_events: drift event dicts to correlate with the errors.
     :return: ``file``, ``kind`` (``run_results`` or ``log``) and ``results`` (see :func:`triage_run_results`;
         a log's one result has ``unique_id`` and ``status`` None).
-    :raises ValueError: when the file cannot be read, or is a ``.json`` file that is not valid JSON.
+    :raises ValueError: naming the file, what is wrong with it and what to pass, when it cannot be triaged.
     """
+    from airflow_selfheal.cli.inputs import artifact_kind, other_artifact, read_text_input
     from airflow_selfheal.core.triage import classify
 
     location = Path(path)
-    try:
-        size = location.stat().st_size
-        with location.open("rb") as handle:
-            if size <= 2 * LOG_WINDOW_BYTES or location.suffix == ".json":
-                raw = handle.read()
-            else:
-                head = handle.read(LOG_WINDOW_BYTES)
-                handle.seek(size - LOG_WINDOW_BYTES)
-                middle = f"\n…[{size - 2 * LOG_WINDOW_BYTES} bytes not read]…\n".encode()
-                raw = head + middle + handle.read()
-    except OSError as exc:
-        raise ValueError(f"cannot read {location}: {exc.strerror or exc}") from exc
-    text = raw.decode("utf-8", errors="replace")
-    parsed: Any = None
-    if text.lstrip().startswith("{"):
-        try:
-            parsed = json.loads(text)
-        except json.JSONDecodeError as exc:
-            if location.suffix == ".json":
-                raise ValueError(f"{location} is not valid JSON ({exc})") from exc
-    if isinstance(parsed, dict) and "results" in parsed:
-        return {
-            "file": str(location),
-            "kind": "run_results",
-            "results": triage_run_results(parsed, drift_events=drift_events),
-        }
+    is_json = location.suffix == ".json"
+    text = read_text_input(
+        location,
+        expected="target/run_results.json or a dbt log",
+        window_bytes=None if is_json else LOG_WINDOW_BYTES,
+    )
+    parsed = _json_document(location, text, is_json)
+    if parsed is not None:
+        if not isinstance(parsed, dict):
+            raise ValueError(
+                f"{location} is a JSON {_json_type(parsed)}, not a dbt run_results.json (an object with a "
+                "'results' list): pass target/run_results.json"
+            )
+        kind = artifact_kind(parsed)
+        refused = other_artifact(location, kind, "run-results")
+        if refused is not None:
+            raise refused
+        if kind == "run-results" or "results" in parsed:
+            return {
+                "file": str(location),
+                "kind": "run_results",
+                "results": triage_run_results(parsed, drift_events=drift_events, origin=str(location)),
+            }
+        if is_json:
+            raise ValueError(
+                f"{location} is a JSON object without a 'results' list, not a dbt run_results.json: "
+                "pass target/run_results.json, or a dbt log"
+            )
     triage = classify(text, drift_events=drift_events)
     return {
         "file": str(location),
@@ -118,16 +134,51 @@ def triage_file(path: str | Path, *, drift_events: Sequence[Mapping[str, Any]] =
     }
 
 
+def _json_document(location: Path, text: str, is_json: bool) -> Any:
+    """The parsed file when it is one JSON document; None for a log (JSON lines included)."""
+    if not is_json and not text.lstrip().startswith(("{", "[")):
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        if not is_json or exc.msg == "Extra data":
+            return None  # a log, or dbt's JSON log lines
+        raise ValueError(
+            f"{location} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): pass a complete "
+            "target/run_results.json (run dbt again if it stopped while writing it)"
+        ) from None
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    return "null" if value is None else type(value).__name__
+
+
 def _drift_events(path: str | None) -> list[dict[str, Any]]:
+    from airflow_selfheal.cli.inputs import artifact_kind, read_text_input
+
     if not path:
         return []
+    location = Path(path)
+    expected = "a drift report (the output of `airflow-selfheal drift check --json`)"
+    text = read_text_input(location, expected=expected)
     try:
-        report = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read the drift report {path}: {exc}") from exc
+        report = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"{location} is not valid JSON ({exc.msg} at line {exc.lineno}): pass {expected}"
+        ) from None
+    kind = artifact_kind(report)
+    if kind is not None:
+        raise ValueError(
+            f"{location} is {ARTIFACT_NAMES.get(kind, 'a dbt artifact')}, not a drift report: pass {expected}"
+        )
     events = report.get("events") if isinstance(report, dict) else report
     if not isinstance(events, list):
-        raise ValueError(f"{path} has no 'events' list; pass a drift report (`drift check --json` output)")
+        raise ValueError(f"{location} has no 'events' list: pass {expected}")
     return [event for event in events if isinstance(event, dict)]
 
 
@@ -158,7 +209,9 @@ def cmd_incidents_list(args: argparse.Namespace) -> int:
     found = incidents.list()
     limit = getattr(args, "limit", None)
     if limit is not None:
-        found = found[: max(0, int(limit))]
+        if int(limit) < 1:
+            raise ValueError(f"--limit {limit} shows nothing: pass 1 or more, or leave it out to list all")
+        found = found[: int(limit)]
     counts = {incident.incident_id: len(incidents.occurrences(incident.incident_id)) for incident in found}
     if getattr(args, "json", False):
         print_json(
@@ -202,7 +255,8 @@ def cmd_incidents_show(args: argparse.Namespace) -> int:
         print_json({"incident": incident.to_dict(), "occurrences": occurrences})
         return 0
     triage = dict(incident.triage or {})
-    root_cause = triage.get("root_cause") or {}
+    # The triage is stored as the classifier wrote it; a record edited by hand may hold anything there.
+    root_cause = triage.get("root_cause") if isinstance(triage.get("root_cause"), dict) else {}
     lines = [
         f"{incident.incident_id}  ({incident.environment})",
         f"  pipeline:    {incident.pipeline}",
@@ -241,13 +295,42 @@ def cmd_triage_evaluate(args: argparse.Namespace) -> int:
     """
     from airflow_selfheal.core.triage.evaluate import evaluate, load_corpus, render
 
-    evaluation = evaluate(load_corpus(args.evaluate))
+    try:
+        corpus = load_corpus(_corpus_path(args.evaluate))
+    except ValueError as exc:
+        if ": pass " in str(exc):
+            raise
+        raise ValueError(f"{exc}: pass {_CORPUS} (tests/data/triage/*.yaml show the format)") from exc
+    evaluation = evaluate(corpus)
     if getattr(args, "json", False):
         print_json(evaluation.to_dict())
     else:
         emit(render(evaluation))
     fail_under = getattr(args, "fail_under", None)
     return 1 if fail_under is not None and evaluation.accuracy * 100 < fail_under else 0
+
+
+_CORPUS = "a labelled corpus (a YAML, JSON or JSON Lines file of entries, or a folder of them)"
+
+
+def _corpus_path(path: str) -> Path:
+    """A corpus path, its file checked as text (and not a dbt artifact) before the corpus reader parses it."""
+    from airflow_selfheal.cli.inputs import artifact_kind, read_text_input
+
+    location = Path(path)
+    if location.is_file():
+        text = read_text_input(location, expected=_CORPUS)
+        if location.suffix == ".json":
+            try:
+                kind = artifact_kind(json.loads(text))
+            except ValueError:
+                kind = None
+            if kind is not None:
+                raise ValueError(
+                    f"{location} is {ARTIFACT_NAMES.get(kind, 'a dbt artifact')}, not a labelled corpus: "
+                    f"pass {_CORPUS}"
+                )
+    return location
 
 
 def cmd_triage(args: argparse.Namespace) -> int:
@@ -258,10 +341,15 @@ def cmd_triage(args: argparse.Namespace) -> int:
     :return: 0.
     :raises ValueError: when a file cannot be read.
     """
+    file = getattr(args, "file", None)
     if getattr(args, "evaluate", None):
+        if file:
+            raise ValueError(f"pass either a file to classify ({file}) or --evaluate CORPUS, not both")
         return cmd_triage_evaluate(args)
-    if not args.file:
+    if not file:
         raise ValueError("pass a file to classify (run_results.json or a log), or --evaluate CORPUS")
+    if getattr(args, "fail_under", None) is not None:
+        raise ValueError("--fail-under applies to --evaluate CORPUS only: leave it out to classify a file")
     report = triage_file(args.file, drift_events=_drift_events(getattr(args, "drift_report", None)))
     if getattr(args, "json", False):
         print_json(report)
@@ -300,7 +388,7 @@ def add_incident_commands(subparsers: argparse._SubParsersAction[argparse.Argume
         dest="command", required=True
     )
     listing = incidents.add_parser("list", help="stored incidents, newest first")
-    listing.add_argument("--limit", type=int, help="show at most this many")
+    listing.add_argument("--limit", type=positive_int, metavar="N", help="show at most this many (1 or more)")
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(func=cmd_incidents_list)
 
@@ -321,7 +409,7 @@ def add_incident_commands(subparsers: argparse._SubParsersAction[argparse.Argume
     )
     triage.add_argument(
         "--fail-under",
-        type=float,
+        type=percent,
         metavar="PERCENT",
         help="with --evaluate: exit 1 when the accuracy on unambiguous entries is under PERCENT",
     )

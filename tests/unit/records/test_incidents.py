@@ -179,6 +179,15 @@ class TestIncidentStore:
         with pytest.raises(ArtifactCorruptError, match=r"incident\.json is not an incident .*'fingerprint'"):
             incidents.get(incident.incident_id)
 
+    def test_a_folder_in_place_of_the_incident_is_named(self, tmp_path: Path) -> None:
+        # Before, `incidents show` said there was no such incident.
+        store = ArtifactStore(root=str(tmp_path), conn_id="")
+        (tmp_path / "incidents" / "inc-0123456789abcdef" / "incident.json").mkdir(parents=True)
+        with pytest.raises(
+            ArtifactCorruptError, match=r"incident\.json is a folder where a record should be"
+        ):
+            IncidentStore(store).get("inc-0123456789abcdef")
+
     def test_corrupt_occurrence_names_the_file(self, artifacts: ArtifactStore) -> None:
         incidents = IncidentStore(artifacts)
         incident = make_incident()
@@ -329,7 +338,7 @@ class TestTriageCommand:
             cmd_triage(argparse.Namespace(file=path))
 
     def test_missing_file_is_refused(self, tmp_path: Path) -> None:
-        with pytest.raises(ValueError, match="cannot read"):
+        with pytest.raises(ValueError, match=r"absent\.log does not exist: check the path"):
             cmd_triage(argparse.Namespace(file=str(tmp_path / "absent.log")))
 
 
