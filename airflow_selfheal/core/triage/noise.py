@@ -24,9 +24,20 @@ from dataclasses import dataclass
 from typing import Any
 
 # Colour codes whose ESC was stripped by a log shipper, e.g. "[31m" or "[0m".
-_BARE_COLOUR = re.compile(r"\[(?:\d{1,3}(?:;\d{1,3}){0,4})?m")
+# Not after a JSON or Python escape of ESC ("\u001b[31m"): that one is decoded with its line, then removed whole.
+_BARE_COLOUR = re.compile(r"(?<!\\u001b)(?<!\\u001B)(?<!\\x1b)(?<!\\033)\[(?:\d{1,3}(?:;\d{1,3}){0,4})?m")
 # The frames a CLI draws around an error (rich's boxes): "│ Invalid connection configuration. │".
 _BOX_DRAWING = re.compile(r"[\u2500-\u257f]")
+# What a decoded JSON message may still hold: whole escape sequences, and control characters but \n and \t.
+_ANSI_SEQUENCE = re.compile(r"\x1b\[[0-?]{0,32}[ -/]{0,8}[@-~]|\x1b[@-Z\\-_]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _decolour(text: str) -> str:
+    """Colour codes (whole, or without their escape character), box frames and control characters removed."""
+    return _CONTROL.sub("", _BOX_DRAWING.sub("", _BARE_COLOUR.sub("", _ANSI_SEQUENCE.sub("", text))))
+
+
 _PREFIXES = re.compile(
     r"^(?:"
     # Airflow 2 and 3 task logs: "[2024-05-01, 12:00:00 UTC] {subprocess.py:93} INFO - "
@@ -38,7 +49,7 @@ _PREFIXES = re.compile(
     # dbt's debug log file: "12:00:00.123456 [error] [Thread-1 (worker)]: "
     r"|\d{2}:\d{2}:\d{2}\.\d{1,9} \[[a-z ]{3,8}\] \[[^\]\n]{1,80}\]: "
     # pytest's failure lines: "E   "
-    r"|E {1,8}(?=\S)"
+    r"|E(?: {1,40}(?=\S)|[ \t]{0,40}$)"
     r"){1,3}",
     re.MULTILINE,
 )
@@ -107,12 +118,12 @@ def normalise(text: str) -> tuple[str, Hints]:
     :return: ``(text, hints)``.
     """
     hints = Hints()
-    text = _BOX_DRAWING.sub("", _BARE_COLOUR.sub("", text))
+    text = _decolour(text)
     text = _PREFIXES.sub("", text)
     text = _json_lines(text, hints)
     # A message logged as a JSON or Python string: its line breaks are the two characters "\n".
     if text.count("\\n") > text.count("\n") or ("\n" not in text and '\\"' in text):
-        text = _PREFIXES.sub("", _unescape(text))
+        text = _PREFIXES.sub("", _decolour(_unescape(text)))
         text = _json_lines(text, hints)
     return text, hints
 
@@ -137,7 +148,7 @@ def _json_lines(text: str, hints: Hints) -> str:
         if stripped.startswith("{") and stripped.endswith("}") and len(stripped) <= _MAX_JSON_LINE:
             message = _message_of(stripped, hints)
             if message is not None:
-                lines[index] = _PREFIXES.sub("", message)
+                lines[index] = _PREFIXES.sub("", _decolour(message))
                 changed = True
     return "\n".join(lines) if changed else text
 

@@ -148,3 +148,23 @@ def test_flattened_joins_lines_and_indentation() -> None:
 def test_literal_escapes_are_only_undone_when_they_are_the_line_breaks() -> None:
     text, _ = normalise("line one\nC:\\new\\table is a path\nline three")
     assert "C:\\new\\table" in text
+
+
+def test_colour_inside_a_json_log_message_goes_without_eating_a_letter() -> None:
+    line = json.dumps(
+        {
+            "info": {
+                "code": "Z022",
+                "level": "error",
+                "msg": "\x1b[31mFailure in test unique_x (m.yml)\x1b[0m",
+            },
+            "data": {},
+        }
+    )
+    text, _ = normalise(line)
+    assert text == "Failure in test unique_x (m.yml)"
+
+
+def test_pytest_e_lines_empty_or_deeply_indented() -> None:
+    text, _ = normalise("E\nE                    invalid identifier 'X'")
+    assert text == "\ninvalid identifier 'X'"
