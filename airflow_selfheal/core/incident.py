@@ -66,13 +66,6 @@ _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 # Error signature
 # ---------------------------------------------------------------------------------------------------------------
 
-_ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]{0,32}[ -/]{0,8}[@-~]|\x1b[@-Z\\-_]")
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-# What a JSON log line or an escaped string can still carry once its message is taken out: colour codes (with
-# or without their escape character), a CLI's box frame, escaped line breaks.
-_CARRIED_FORMATTING = re.compile(
-    r"\x1b\[[0-?]{0,32}[ -/]{0,8}[@-~]|\[(?:\d{1,3}(?:;\d{1,3}){0,4})?m|[\u2500-\u257f]"
-)
 # Escapes of a JSON or Python string left in the text: line breaks, quotes, ``\uXXXX`` (a box frame or a colour
 # code's escape character, as ``json.dumps`` writes them) and the escape character as Python and shells spell it.
 _LITERAL_ESCAPE = re.compile(
@@ -216,16 +209,16 @@ def normalize_error_signature(error: str) -> str:
     :return: the lower-cased signature on one line; empty for a text without words.
     """
     # Imported here: the triage package is not needed to parse a DAG that imports this module.
-    from airflow_selfheal.core.triage.noise import normalise
+    from airflow_selfheal.core.triage.noise import decolour, normalise
 
     if len(error) > 2 * SIGNATURE_WINDOW_CHARS:
         error = error[:SIGNATURE_WINDOW_CHARS] + "\n...\n" + error[-SIGNATURE_WINDOW_CHARS:]
-    text, _ = normalise(_clean(error))
+    text, _ = normalise(decolour(error.replace("\r\n", "\n").replace("\r", "\n")))
     # Once more: a JSON log line's message or an escaped string decoded only now.
     text = _LITERAL_ESCAPE.sub(_unescaped, text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     # Its escape characters are alone by now (the colour code went first): drop them, not the letter after.
-    text = _CONTROL_CHARS.sub("", _CARRIED_FORMATTING.sub("", text))
+    text = decolour(text)
     text = _DBT_RUN_LINE.sub("", _LOG_TIME_PREFIX.sub("", _PYTEST_PREFIX.sub("", text)))
     text = _WHITESPACE.sub(" ", text).lower()
     for pattern, placeholder in _VOLATILE:
@@ -255,12 +248,6 @@ def _unescaped(found: re.Match[str]) -> str:
         return chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
     code = int(escape[2:], 16)
     return escape if 0xD800 <= code < 0xE000 else chr(code)
-
-
-def _clean(text: str) -> str:
-    """One line end (LF), no terminal escapes, no control characters."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return _CONTROL_CHARS.sub("", _ANSI_ESCAPE.sub("", text))
 
 
 def compute_fingerprint(

@@ -33,7 +33,7 @@ _ANSI_SEQUENCE = re.compile(r"\x1b\[[0-?]{0,32}[ -/]{0,8}[@-~]|\x1b[@-Z\\-_]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def _decolour(text: str) -> str:
+def decolour(text: str) -> str:
     """Colour codes (whole, or without their escape character), box frames and control characters removed."""
     return _CONTROL.sub("", _BOX_DRAWING.sub("", _BARE_COLOUR.sub("", _ANSI_SEQUENCE.sub("", text))))
 
@@ -118,12 +118,12 @@ def normalise(text: str) -> tuple[str, Hints]:
     :return: ``(text, hints)``.
     """
     hints = Hints()
-    text = _decolour(text)
+    text = decolour(text)
     text = _PREFIXES.sub("", text)
     text = _json_lines(text, hints)
     # A message logged as a JSON or Python string: its line breaks are the two characters "\n".
     if text.count("\\n") > text.count("\n") or ("\n" not in text and '\\"' in text):
-        text = _PREFIXES.sub("", _decolour(_unescape(text)))
+        text = _PREFIXES.sub("", decolour(_unescape(text)))
         text = _json_lines(text, hints)
     return text, hints
 
@@ -148,7 +148,7 @@ def _json_lines(text: str, hints: Hints) -> str:
         if stripped.startswith("{") and stripped.endswith("}") and len(stripped) <= _MAX_JSON_LINE:
             message = _message_of(stripped, hints)
             if message is not None:
-                lines[index] = _PREFIXES.sub("", _decolour(message))
+                lines[index] = _PREFIXES.sub("", decolour(message))
                 changed = True
     return "\n".join(lines) if changed else text
 
