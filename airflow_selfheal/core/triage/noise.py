@@ -25,7 +25,10 @@ from typing import Any
 
 # Colour codes whose ESC was stripped by a log shipper, e.g. "[31m" or "[0m".
 # Not after a JSON or Python escape of ESC ("\u001b[31m"): that one is decoded with its line, then removed whole.
-_BARE_COLOUR = re.compile(r"(?<!\\u001b)(?<!\\u001B)(?<!\\x1b)(?<!\\033)\[(?:\d{1,3}(?:;\d{1,3}){0,4})?m")
+# The "[" comes first so that the regex engine scans for it; the look-behinds then check what precedes it.
+_BARE_COLOUR = re.compile(
+    r"\[(?<!\\u001b\[)(?<!\\u001B\[)(?<!\\x1b\[)(?<!\\033\[)(?:\d{1,3}(?:;\d{1,3}){0,4})?m"
+)
 # The frames a CLI draws around an error (rich's boxes): "│ Invalid connection configuration. │".
 _BOX_DRAWING = re.compile(r"[\u2500-\u257f]")
 # What a decoded JSON message may still hold: whole escape sequences, and control characters but \n and \t.
