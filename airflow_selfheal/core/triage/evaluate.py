@@ -28,7 +28,7 @@ from airflow_selfheal.core.triage.classifier import classify
 from airflow_selfheal.core.triage.model import FailureClass
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Sequence
 
 AMBIGUOUS = "ambiguous"
 _SUFFIXES = (".yaml", ".yml", ".json", ".jsonl")
@@ -275,8 +275,3 @@ def render(evaluation: Evaluation, *, classes: Sequence[str] = _CLASSES) -> str:
             for item in evaluation.ambiguous
         ]
     return "\n".join(lines)
-
-
-def summary_by_class(entries: Iterable[CorpusEntry]) -> Mapping[str, int]:
-    """How many entries each label has, ambiguous included."""
-    return dict(sorted(Counter(entry.expected for entry in entries).items()))

@@ -87,7 +87,7 @@ class _Rule:
         """Search ``text`` (``lowered`` is ``text.lower()``) from just before the first needle, if any."""
         if self.needles is None:
             return self.pattern.search(text)
-        return search_near(self.pattern, text, lowered, tuple(self.needles), _BEFORE_NEEDLE)
+        return search_near(self.pattern, text, lowered, self.needles, _BEFORE_NEEDLE)
 
 
 def _rule(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from airflow_selfheal.core.triage.model import FailureClass
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     from airflow_selfheal.core.triage.model import RootCause
 
@@ -139,7 +139,7 @@ def _error_code(text: str, start: int, end: int) -> str | None:
 
 
 def search_near(
-    pattern: re.Pattern[str], text: str, lowered: str, needles: Sequence[str], margin: int
+    pattern: re.Pattern[str], text: str, lowered: str, needles: Iterable[str], margin: int
 ) -> re.Match[str] | None:
     """
     ``pattern.search(text)`` started ``margin`` characters before the first needle, or None without one.
